@@ -1,0 +1,243 @@
+"""Firebreak: composition root and command line.
+
+`create_app(settings)` builds the whole object graph (settings -> database -> services ->
+adapter -> aiohttp app) with no module globals, so tests build it with fakes. Nothing else in
+the code base wires components together.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from aiohttp import web
+from botbuilder.core import ConversationState
+from botbuilder.dialogs import DialogSet
+from prometheus_client import CollectorRegistry, Counter, generate_latest, CONTENT_TYPE_LATEST
+from sqlalchemy import text
+
+from bot.clock import Clock, SystemClock
+from bot.config import Settings, load_settings
+from bot.domain.model import Source
+from bot.domain.service import IncidentService
+from bot.errors import ConfigError
+from bot.logs import configure_logging, request_id_var
+from bot.plan import Plan, check_plan_file, format_problems, load_plan
+from bot.teams.adapter import build_adapter
+from bot.teams.card_actions import actions as card_actions
+from bot.teams.context import TeamsServices
+from bot.teams.handler import FirebreakBot, on_turn_error
+from bot.teams.identity import IdentityResolver
+from bot.teams.incident_commands import declare_and_post, registry as command_registry
+from bot.teams.messages_endpoint import messages_handler
+from bot.teams.publisher import CardPublisher
+from bot.teams.router import TurnRouter
+from bot.teams.sdk_patches import configure_reply_executor
+from bot.teams.state_storage import DatabaseStorage
+from dialogs.declare import DeclareDialog
+from storage import migrate
+from storage.db import create_engine, session_factory
+
+log = logging.getLogger("firebreak")
+
+ENGINE_KEY = web.AppKey("engine", object)
+SERVICE_KEY = web.AppKey("service", IncidentService)
+ADAPTER_KEY = web.AppKey("adapter", object)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    plan: Plan | None = None,
+    openid_metadata_url: str | None = None,
+    migrate_on_start: bool = True,
+) -> web.Application:
+    """Build the aiohttp application and everything behind it."""
+    settings.require_production_ready()
+    clock = clock or SystemClock()
+    loaded_plan = plan or load_plan(settings.plan_path)
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    service = IncidentService(sessions=sessions, plan=lambda: loaded_plan, clock=clock)
+
+    conversation_state = ConversationState(DatabaseStorage(sessions, clock=clock))
+    dialog_state = conversation_state.create_property("DialogState")
+    dialog_set = DialogSet(dialog_state)
+
+    router_holder: dict[str, TurnRouter] = {}
+
+    async def handle_error(turn, error):
+        await on_turn_error(router_holder["router"], turn, error)
+
+    adapter = build_adapter(settings, openid_metadata_url=openid_metadata_url, on_error=handle_error)
+    publisher = CardPublisher(adapter=adapter, app_id=settings.app_id, service=service, dev=settings.dev)
+    identity = IdentityResolver(service)
+    teams = TeamsServices(service=service, publisher=publisher, identity=identity, commands=command_registry)
+
+    async def finish_declare(turn, found: dict) -> None:
+        actor = await identity.actor_for(turn)
+        await declare_and_post(teams, turn, actor, found, source=Source.DIALOG)
+
+    dialog_set.add(DeclareDialog(plan=lambda: loaded_plan, on_complete=finish_declare))
+    router = TurnRouter(app=teams, actions=card_actions, dialogs=dialog_set, conversation_state=conversation_state)
+    router_holder["router"] = router
+    teams.start_declare_dialog = router.start_declare_dialog
+    bot = FirebreakBot(router=router, conversation_state=conversation_state)
+
+    metrics = CollectorRegistry()
+    requests_total = Counter("firebreak_http_requests", "HTTP requests by route and status", ["route", "status"], registry=metrics)
+
+    @web.middleware
+    async def request_context(request: web.Request, handler):
+        token = request_id_var.set(request.headers.get("X-Request-Id") or request.headers.get("MS-CV") or _short_id())
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            requests_total.labels(request.match_info.route.resource.canonical if request.match_info.route.resource else "?", str(exc.status)).inc()
+            raise
+        finally:
+            request_id_var.reset(token)
+        route = request.match_info.route.resource.canonical if request.match_info.route.resource else "?"
+        requests_total.labels(route, str(response.status)).inc()
+        return response
+
+    app = web.Application(middlewares=[request_context], client_max_size=settings.max_body)
+    app[ENGINE_KEY] = engine
+    app[SERVICE_KEY] = service
+    app[ADAPTER_KEY] = adapter
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def readyz(_request: web.Request) -> web.Response:
+        try:
+            async with engine.connect() as conn:
+                await asyncio.wait_for(conn.execute(text("SELECT 1")), 5)
+        except Exception as exc:
+            log.warning("readiness check failed: %s", type(exc).__name__)
+            return web.json_response({"status": "not ready", "database": "unreachable"}, status=503)
+        return web.json_response({"status": "ready", "database": "ok"})
+
+    async def metrics_view(_request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app.router.add_post("/api/messages", messages_handler(adapter=adapter, bot=bot, settings=settings))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_view)
+
+    async def on_startup(_app: web.Application) -> None:
+        configure_reply_executor(asyncio.get_running_loop(), settings.reply_threads)
+        if migrate_on_start:
+            await asyncio.to_thread(migrate.upgrade, settings.database_url)
+        problem = await migrate.check_current(settings.database_url)
+        if problem:
+            raise ConfigError(problem)
+
+    async def on_cleanup(_app: web.Application) -> None:
+        await engine.dispose()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return app
+
+
+def _short_id() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:12]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python app.py",
+        description="Firebreak: incident response in Microsoft Teams. Without a subcommand, runs the bot server.",
+    )
+    parser.add_argument("--port", type=int, help="port to listen on (default 3978 or FIREBREAK_PORT)")
+    parser.add_argument("--dev", action="store_true",
+                        help="local development: no inbound authentication, binds 127.0.0.1 only")
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    plan = sub.add_parser("plan", help="response plan tools").add_subparsers(dest="plan_command", required=True)
+    check = plan.add_parser("check", help="validate a response plan file and list every problem")
+    check.add_argument("file", type=Path)
+    manifest = sub.add_parser("manifest", help="Teams app package").add_subparsers(dest="manifest_command", required=True)
+    build = manifest.add_parser("build", help="write the Teams app package zip")
+    build.add_argument("--out", type=Path, default=None, help="output zip (default build/firebreak-teams-app.zip)")
+    db = sub.add_parser("db", help="database tools").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply schema migrations")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides: dict = {}
+    if args.port:
+        overrides["port"] = args.port
+    if args.dev:
+        overrides["dev"] = True
+    try:
+        settings = load_settings(**overrides)
+    except Exception as exc:  # pydantic ValidationError: name the variable
+        print(f"Invalid settings: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    if args.command == "plan":
+        return _plan_check(args.file)
+    if args.command == "manifest":
+        return _manifest_build(settings, args.out)
+    if args.command == "db":
+        migrate.upgrade(settings.database_url)
+        print(f"Database is at revision {migrate.head_revision()}.")
+        return 0
+    return _serve(settings)
+
+
+def _plan_check(path: Path) -> int:
+    problems = check_plan_file(path)
+    if problems:
+        print(f"{path}: {len(problems)} problem(s)\n{format_problems(problems)}", file=sys.stderr)
+        return 1
+    print(f"{path}: OK")
+    return 0
+
+
+def _manifest_build(settings: Settings, out: Path | None) -> int:
+    from bot.teams.manifest import DEFAULT_PACKAGE_PATH, write_package
+
+    try:
+        path = write_package(out_path=out or DEFAULT_PACKAGE_PATH, app_id=settings.app_id,
+                             commands=command_registry.manifest_commands(), public_url=settings.public_url)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(f"Wrote {path}. Upload it in Teams: Apps > Manage your apps > Upload an app.")
+    return 0
+
+
+def _serve(settings: Settings) -> int:
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    host = settings.bind_host()
+    if settings.dev:
+        log.warning(
+            "DEV MODE: inbound authentication is OFF and only 127.0.0.1 is served. "
+            "Never expose this process; run without --dev in production."
+        )
+    log.info("Firebreak listening on http://%s:%d/api/messages", host, settings.port)
+    try:
+        web.run_app(app, host=host, port=settings.port, print=None, handle_signals=True)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""The unit of work around every domain change: one transaction, idempotency, recorded refusals.
+
+Entry points (commands, card buttons, dialogs) call `IncidentService.execute` with a domain
+function. The same Teams activity delivered twice, or the same card button pressed again
+within a minute, is claimed once in the same transaction as the change, so it changes state
+once and records once. A refused action rolls back, then the refusal itself is recorded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Awaitable, Callable, Sequence, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.domain import incidents, lifecycle
+from bot.domain.formatting import incident_ref
+from bot.domain.model import Actor, IncidentView, Source
+from bot.domain.timeline import Kind, record
+from bot.errors import Duplicate, NotFound, PermissionDenied, ValidationFailed
+from bot.plan import Plan
+from storage import queries
+from storage.models import Incident, TimelineEvent
+
+T = TypeVar("T")
+CARD_ACTION_WINDOW = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Dedupe:
+    """An idempotency key; with a window, the key may be used again once the window has passed."""
+
+    key: str
+    window: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """What to record on the timeline if the action is refused."""
+
+    incident_id: int
+    actor: Actor
+    source: Source
+    what: str
+
+
+class IncidentService:
+    """Runs domain functions in transactions; the one door every change goes through."""
+
+    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], plan: Callable[[], Plan], clock: Clock):
+        self._sessions = sessions
+        self._plan = plan
+        self.clock = clock
+
+    @property
+    def plan(self) -> Plan:
+        return self._plan()
+
+    async def execute(
+        self,
+        op: Callable[[AsyncSession, datetime], Awaitable[T]],
+        *,
+        dedupe: Sequence[Dedupe] = (),
+        refusal: Refusal | None = None,
+    ) -> T:
+        """Run `op(session, now)` in one transaction; Duplicate if any dedupe key was seen."""
+        now = self.clock.now()
+        try:
+            async with self._sessions() as session:
+                async with session.begin():
+                    await self._claim(session, dedupe, now)
+                    return await op(session, now)
+        except PermissionDenied as denied:
+            if refusal is not None:
+                await self._record_refusal(refusal, denied, dedupe, now)
+            raise
+
+    async def _claim(self, session: AsyncSession, dedupe: Sequence[Dedupe], now: datetime) -> None:
+        for item in dedupe:
+            if not await queries.claim_key(session, item.key, now=now, window=item.window):
+                raise Duplicate(f"already handled: {item.key}")
+
+    async def _record_refusal(
+        self, refusal: Refusal, denied: PermissionDenied, dedupe: Sequence[Dedupe], now: datetime
+    ) -> None:
+        async with self._sessions() as session:
+            async with session.begin():
+                await self._claim(session, dedupe, now)
+                record(session, incident_id=refusal.incident_id, kind=Kind.REFUSED, source=refusal.source,
+                       actor=refusal.actor, now=now, text=f"{refusal.what}: {denied}")
+
+    async def read(self, op: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run a read-only query in its own session."""
+        async with self._sessions() as session:
+            return await op(session)
+
+    async def view(self, incident_id: int) -> IncidentView:
+        return await self.read(lambda s: incidents.load_view(s, incident_id))
+
+    async def open_incidents(self) -> Sequence[Incident]:
+        return await self.read(queries.open_incidents)
+
+    async def timeline_page(self, incident_id: int, *, page: int, per_page: int) -> tuple[Sequence[TimelineEvent], int]:
+        async def op(session: AsyncSession):
+            await incidents.load_view(session, incident_id)
+            return await queries.timeline_page(session, incident_id, offset=(page - 1) * per_page, limit=per_page)
+
+        return await self.read(op)
+
+    async def target(self, *, conversation_id: str | None, explicit: int | None) -> int:
+        """Which incident a command means: the one named, else the one living in this conversation."""
+        if explicit is not None:
+            await self.view(explicit)
+            return explicit
+        if not conversation_id:
+            raise NotFound("Name the incident, e.g. `status INC-7`. Say `list` to see open ones.")
+        homed = await self.read(lambda s: queries.incidents_homed_in(s, conversation_id))
+        open_here = [i for i in homed if lifecycle.is_open(i.status)]
+        if len(open_here) == 1:
+            return open_here[0].id  # type: ignore[return-value]
+        if len(open_here) > 1:
+            names = ", ".join(incident_ref(i.id) for i in open_here[:10])  # type: ignore[arg-type]
+            raise ValidationFailed(
+                f"Several incidents are open in this chat ({names}); name one, e.g. `status {incident_ref(open_here[0].id)}`."  # type: ignore[arg-type]
+            )
+        if homed:
+            return homed[0].id  # type: ignore[return-value]
+        raise NotFound(
+            "No incident lives in this chat. Name one (e.g. `status INC-7`), say `list` to see open "
+            "incidents, or `declare <title>` to start one."
+        )

@@ -1,0 +1,76 @@
+"""The incident timeline: an append-only record of everything that happened, and by whom."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain.model import Actor, Source
+from storage.models import TimelineEvent
+
+
+class Kind:
+    """Timeline event kinds (strings in the database, stable for reports)."""
+
+    DECLARED = "declared"
+    STATUS = "status_changed"
+    SEVERITY = "severity_changed"
+    ROLE = "role_assigned"
+    NOTE = "note"
+    UPDATE = "status_update"
+    COMMAND = "command"
+    CARD_ACTION = "card_action"
+    REFUSED = "refused"
+
+
+def record(
+    session: AsyncSession,
+    *,
+    incident_id: int,
+    kind: str,
+    source: Source | str,
+    actor: Actor,
+    now: datetime,
+    old: str | None = None,
+    new: str | None = None,
+    text: str | None = None,
+) -> TimelineEvent:
+    """Append one event in the caller's transaction (so state and record commit together)."""
+    event = TimelineEvent(
+        incident_id=incident_id,
+        at=now,
+        kind=kind,
+        source=str(source),
+        actor_aad=actor.aad_id,
+        actor_name=actor.display,
+        old_value=old,
+        new_value=new,
+        text=text,
+    )
+    session.add(event)
+    return event
+
+
+def describe(event: TimelineEvent) -> str:
+    """One line of plain text for an event (the time and actor are rendered beside it)."""
+    k = event.kind
+    if k == Kind.DECLARED:
+        return f"Declared: {event.text or ''} ({event.new_value})".strip()
+    if k == Kind.STATUS:
+        return f"Status {event.old_value} → {event.new_value}" + (f": {event.text}" if event.text else "")
+    if k == Kind.SEVERITY:
+        return f"Severity {event.old_value} → {event.new_value}"
+    if k == Kind.ROLE:
+        old = f" (was {event.old_value})" if event.old_value else ""
+        return f"{event.text}: {event.new_value}{old}"
+    if k == Kind.NOTE:
+        return f"Note: {event.text}"
+    if k == Kind.UPDATE:
+        return f"Update: {event.text}"
+    if k == Kind.COMMAND:
+        return f"Command: {event.text}"
+    if k == Kind.CARD_ACTION:
+        return f"Card button: {event.text}"
+    if k == Kind.REFUSED:
+        return f"Refused: {event.text}"
+    return f"{k}: {event.text or event.new_value or ''}"

@@ -1,0 +1,147 @@
+"""Adaptive Card renderers: pure functions from incident state to a card dict (version 1.5).
+
+Buttons are `Action.Execute` with a `verb` routed by the card-action registry; `data` carries
+the incident id so a button works wherever the card was posted.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Sequence
+from zoneinfo import ZoneInfo
+
+from bot.domain.formatting import format_age, format_time, incident_ref
+from bot.domain.lifecycle import Status, is_open
+from bot.domain.model import ROLE_LABELS, IncidentView, Role
+from bot.domain.timeline import describe
+from bot.plan import Plan
+from storage.models import TimelineEvent
+
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+
+_STATUS_COLOR = {
+    Status.DECLARED.value: "Attention",
+    Status.ACKNOWLEDGED.value: "Warning",
+    Status.MITIGATED.value: "Accent",
+    Status.RESOLVED.value: "Good",
+}
+
+Zone = ZoneInfo | timezone
+
+
+def _card(body: list[dict], actions: list[dict] | None = None) -> dict:
+    card: dict = {"type": "AdaptiveCard", "$schema": SCHEMA, "version": "1.5", "body": body}
+    if actions:
+        card["actions"] = actions
+    return card
+
+
+def _execute(title: str, verb: str, incident_id: int, **extra: object) -> dict:
+    return {"type": "Action.Execute", "title": title, "verb": verb, "data": {"incident_id": incident_id, **extra}}
+
+
+def _text(text: str, **style: object) -> dict:
+    return {"type": "TextBlock", "text": text, "wrap": True, **style}
+
+
+def incident_card(view: IncidentView, plan: Plan, *, now: datetime, zone: Zone = timezone.utc) -> dict:
+    """The living incident card: what, how bad, who, how old, the last update, and the buttons."""
+    inc = view.incident
+    ref = incident_ref(view.id)
+    sev = plan.severity(inc.severity) if inc.severity in plan.severity_ids() else None
+    sev_label = f"{inc.severity.upper()} · {sev.name}" if sev else inc.severity.upper()
+    facts = [
+        {"title": "Status", "value": inc.status.capitalize()},
+        {"title": "Severity", "value": sev_label},
+    ]
+    if inc.service_id:
+        try:
+            facts.append({"title": "Service", "value": plan.service(inc.service_id).name})
+        except Exception:  # a service removed from the plan since: show its id
+            facts.append({"title": "Service", "value": inc.service_id})
+    for role in Role:
+        holder = view.holder(role)
+        facts.append({"title": ROLE_LABELS[role], "value": holder.display_name if holder else "—"})
+    end = inc.resolved_at or now
+    facts.append({"title": "Declared", "value": f"{format_time(inc.declared_at, zone)} by {inc.declared_by_name or 'someone'}"})
+    facts.append({"title": "Age" if is_open(inc.status) else "Duration", "value": format_age(end - inc.declared_at)})
+    body: list[dict] = [
+        {
+            "type": "ColumnSet",
+            "columns": [
+                {"type": "Column", "width": "stretch", "items": [_text(f"{ref}: {inc.title}", size="Large", weight="Bolder")]},
+                {"type": "Column", "width": "auto", "items": [_text(inc.status.upper(), weight="Bolder", color=_STATUS_COLOR.get(inc.status, "Default"))]},
+            ],
+        },
+        {"type": "FactSet", "facts": facts},
+    ]
+    if inc.last_update_text:
+        when = format_time(inc.last_update_at, zone) if inc.last_update_at else ""
+        body.append(_text(f"**Last update** ({when})", spacing="Medium"))
+        body.append(_text(inc.last_update_text, isSubtle=True))
+    if inc.status == Status.RESOLVED.value and inc.resolution_summary:
+        body.append(_text(f"**Resolution:** {inc.resolution_summary}", spacing="Medium"))
+    body.append(_text(f"Updated {format_time(inc.updated_at, zone)}", isSubtle=True, size="Small", spacing="Medium"))
+    return _card(body, _incident_actions(view, plan))
+
+
+def _incident_actions(view: IncidentView, plan: Plan) -> list[dict]:
+    inc = view.incident
+    iid = view.id
+    if not is_open(inc.status):
+        return [_execute("Reopen", "incident.reopen", iid), _execute("Timeline", "incident.timeline", iid)]
+    actions: list[dict] = []
+    if inc.status == Status.DECLARED.value:
+        actions.append(_execute("Acknowledge", "incident.ack", iid))
+    actions.append(_execute("Take incident manager", "incident.take_manager", iid))
+    choices = [{"title": f"{s.id.upper()} · {s.name}", "value": s.id} for s in plan.severities if s.id != inc.severity]
+    actions.append({
+        "type": "Action.ShowCard",
+        "title": "Change severity",
+        "card": _card(
+            [{"type": "Input.ChoiceSet", "id": "severity", "style": "expanded", "isRequired": True,
+              "errorMessage": "Pick a severity.", "label": "New severity", "choices": choices}],
+            [_execute("Change severity", "incident.set_severity", iid)],
+        ),
+    })
+    actions.append({
+        "type": "Action.ShowCard",
+        "title": "Resolve",
+        "card": _card(
+            [{"type": "Input.Text", "id": "summary", "isMultiline": True, "maxLength": 1000,
+              "label": "Resolution summary (optional)", "placeholder": "What fixed it?"}],
+            [_execute("Resolve", "incident.resolve", iid)],
+        ),
+    })
+    return actions
+
+
+def timeline_card(
+    view: IncidentView, events: Sequence[TimelineEvent], *, page: int, pages: int, total: int, zone: Zone = timezone.utc
+) -> dict:
+    """One page of the timeline, oldest first, with buttons to the other pages (never cut silently)."""
+    ref = incident_ref(view.id)
+    body: list[dict] = [_text(f"Timeline of {ref}: {view.incident.title}", weight="Bolder", size="Medium")]
+    body.append(_text(f"Page {page} of {pages} · {total} events", isSubtle=True, size="Small", spacing="None"))
+    for event in events:
+        body.append({
+            "type": "ColumnSet",
+            "spacing": "Small",
+            "columns": [
+                {"type": "Column", "width": "auto", "items": [_text(format_time(event.at, zone), isSubtle=True, size="Small")]},
+                {"type": "Column", "width": "stretch", "items": [
+                    _text(f"**{event.actor_name or 'Firebreak'}** ({event.source}) {describe(event)}", size="Small")
+                ]},
+            ],
+        })
+    actions = []
+    if page > 1:
+        actions.append(_execute("Previous page", "timeline.page", view.id, page=page - 1))
+    if page < pages:
+        actions.append(_execute("Next page", "timeline.page", view.id, page=page + 1))
+    return _card(body, actions)
+
+
+def message_card(title: str, lines: Sequence[str]) -> dict:
+    """A plain card with a title and lines of text (used for lists and help)."""
+    return _card([_text(title, weight="Bolder", size="Medium"), *(_text(line) for line in lines)])

@@ -1,0 +1,66 @@
+"""What a command or card-action handler gets: the turn, the actor, and the app's services."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Awaitable, Callable
+
+from botbuilder.core import MessageFactory, TurnContext
+
+from bot.domain.formatting import viewer_zone
+from bot.domain.model import Actor, Source
+from bot.domain.service import Dedupe, IncidentService
+from bot.teams.commands import CommandRegistry, ParsedCommand
+from bot.teams.identity import IdentityResolver
+from bot.teams.publisher import CardPublisher, card_activity
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+
+@dataclass
+class TeamsServices:
+    """The services Teams handlers use, built once by `create_app`."""
+
+    service: IncidentService
+    publisher: CardPublisher
+    identity: IdentityResolver
+    commands: CommandRegistry["CommandContext"]
+    start_declare_dialog: Callable[[TurnContext, dict], Awaitable[None]] = field(repr=False, default=None)  # type: ignore[assignment]
+
+
+@dataclass
+class CommandContext:
+    """One command being handled."""
+
+    app: TeamsServices
+    turn: TurnContext
+    command: ParsedCommand
+    actor: Actor
+    dedupe: tuple[Dedupe, ...] = ()
+    source: Source = Source.COMMAND
+
+    @property
+    def conversation_id(self) -> str:
+        return self.turn.activity.conversation.id
+
+    @property
+    def zone(self) -> "ZoneInfo":
+        return viewer_zone(activity_zone(self.turn))  # type: ignore[return-value]
+
+    async def reply(self, text: str) -> None:
+        await self.turn.send_activity(MessageFactory.text(text))
+
+    async def reply_card(self, card: dict) -> None:
+        await self.turn.send_activity(card_activity(card))
+
+
+def activity_zone(turn: TurnContext) -> str | None:
+    """The sender's IANA time zone, from the activity or its clientInfo entity."""
+    activity = turn.activity
+    if activity.local_timezone:
+        return activity.local_timezone
+    for entity in activity.entities or []:
+        props = getattr(entity, "additional_properties", None) or {}
+        if getattr(entity, "type", None) == "clientInfo" and props.get("timezone"):
+            return props["timezone"]
+    return None

@@ -1,0 +1,257 @@
+"""The incident commands users type in Teams. Each parses its arguments, calls one domain
+function through the IncidentService, then refreshes the living card and replies briefly."""
+from __future__ import annotations
+
+import math
+from typing import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain import incidents
+from bot.domain.formatting import format_age, incident_ref, looks_like_incident_ref, parse_incident_ref
+from bot.domain.model import ROLE_ALIASES, ROLE_LABELS, Actor, IncidentView, Role
+from bot.domain.service import Refusal
+from bot.errors import Duplicate, ValidationFailed
+from bot.teams.cards import incident_card, message_card, timeline_card
+from bot.teams.commands import CommandRegistry
+from bot.teams.context import CommandContext
+
+registry: CommandRegistry[CommandContext] = CommandRegistry()
+TIMELINE_PAGE_SIZE = 20
+Change = Callable[[AsyncSession, object], Awaitable[IncidentView]]
+
+
+def split_ref(args: str) -> tuple[int | None, str]:
+    """A leading `INC-7` names the incident; the rest is the command's own text."""
+    first, _, rest = args.strip().partition(" ")
+    if first and looks_like_incident_ref(first):
+        return parse_incident_ref(first), rest.strip()
+    return None, args.strip()
+
+
+def parse_declare_args(args: str, *, severity_ids: list[str]) -> dict:
+    """`<title> [sevN] [service:<id>]` in any order -> {title, severity, service_id}."""
+    title_words: list[str] = []
+    found: dict = {"title": "", "severity": None, "service_id": None}
+    for word in args.split():
+        lower = word.lower()
+        if lower in severity_ids and found["severity"] is None:
+            found["severity"] = lower
+        elif lower.startswith("service:") and found["service_id"] is None:
+            found["service_id"] = lower.split(":", 1)[1] or None
+        else:
+            title_words.append(word)
+    found["title"] = " ".join(title_words)
+    return found
+
+
+async def target_of(ctx: CommandContext, explicit: int | None) -> int:
+    return await ctx.app.service.target(conversation_id=ctx.conversation_id, explicit=explicit)
+
+
+async def apply_change(ctx: CommandContext, incident_id: int, what: str, op: Change) -> IncidentView | None:
+    """Run one change (idempotent on the activity), then refresh the card; None for a duplicate."""
+    try:
+        view = await ctx.app.service.execute(
+            op, dedupe=ctx.dedupe, refusal=Refusal(incident_id, ctx.actor, ctx.source, what)
+        )
+    except Duplicate:
+        return None
+    await ctx.app.publisher.refresh(view.id, turn=ctx.turn)
+    return view
+
+
+@registry.command("declare", usage="declare <title> [sev1|sev2|sev3|sev4] [service:<id>]",
+                  summary="Declare an incident (asks for what is missing)")
+async def declare(ctx: CommandContext) -> None:
+    plan = ctx.app.service.plan
+    found = parse_declare_args(ctx.command.args, severity_ids=plan.severity_ids())
+    if found["service_id"]:
+        plan.service(found["service_id"])  # unknown service: NotFound lists the valid ones
+    if not found["title"] or not found["severity"]:
+        await ctx.app.start_declare_dialog(ctx.turn, found)
+        return
+    await declare_and_post(ctx.app, ctx.turn, ctx.actor, found, source=ctx.source, dedupe=ctx.dedupe)
+
+
+async def declare_and_post(app, turn, actor: Actor, found: dict, *, source, dedupe=()) -> IncidentView | None:
+    """Declare in this conversation and post the living card (shared by the command and the dialog)."""
+    activity = turn.activity
+    tenant = activity.conversation.tenant_id if activity.conversation else None
+    try:
+        view = await app.service.execute(
+            lambda s, now: incidents.declare(
+                session=s, plan=app.service.plan, title=found["title"], severity=found["severity"],
+                service_id=found.get("service_id"), description=found.get("description", ""), actor=actor,
+                source=source, now=now, conversation_id=activity.conversation.id, tenant_id=tenant,
+            ),
+            dedupe=dedupe,
+        )
+    except Duplicate:
+        return None
+    await app.publisher.post_living_card(turn, view)
+    return view
+
+
+@registry.command("status", usage="status [INC-n]", summary="Show an incident's card")
+async def status(ctx: CommandContext) -> None:
+    explicit, _ = split_ref(ctx.command.args)
+    view = await ctx.app.service.view(await target_of(ctx, explicit))
+    await ctx.reply_card(incident_card(view, ctx.app.service.plan, now=ctx.app.service.clock.now(), zone=ctx.zone))
+
+
+@registry.command("list", usage="list", summary="List open incidents", aliases=("ls", "incidents"))
+async def list_open(ctx: CommandContext) -> None:
+    items = await ctx.app.service.open_incidents()
+    if not items:
+        await ctx.reply("No open incidents. 🎉 Say `declare <title>` to start one.")
+        return
+    now = ctx.app.service.clock.now()
+    lines = [
+        f"**{incident_ref(i.id)}** {i.severity.upper()} · {i.status} · {i.title} ({format_age(now - i.declared_at)} old)"  # type: ignore[arg-type]
+        for i in items
+    ]
+    await ctx.reply_card(message_card(f"Open incidents ({len(items)})", lines))
+
+
+@registry.command("ack", usage="ack [INC-n]", summary="Acknowledge an incident", aliases=("acknowledge",))
+async def ack(ctx: CommandContext) -> None:
+    await _transition(ctx, "ack", "acknowledged")
+
+
+@registry.command("mitigate", usage="mitigate [INC-n] [what was done]", summary="Mark an incident mitigated")
+async def mitigate(ctx: CommandContext) -> None:
+    await _transition(ctx, "mitigate", "mitigated")
+
+
+@registry.command("resolve", usage="resolve [INC-n] [summary]", summary="Resolve an incident (incident manager)")
+async def resolve(ctx: CommandContext) -> None:
+    await _transition(ctx, "resolve", "resolved")
+
+
+@registry.command("reopen", usage="reopen [INC-n]", summary="Reopen a resolved incident (incident manager)")
+async def reopen(ctx: CommandContext) -> None:
+    await _transition(ctx, "reopen", "reopened")
+
+
+async def _transition(ctx: CommandContext, action: str, done: str) -> None:
+    explicit, text = split_ref(ctx.command.args)
+    iid = await target_of(ctx, explicit)
+    view = await apply_change(ctx, iid, action, lambda s, now: incidents.transition(
+        session=s, plan=ctx.app.service.plan, incident_id=iid, action=action, actor=ctx.actor,
+        source=ctx.source, now=now, text=text or None))
+    if view:
+        await ctx.reply(f"{incident_ref(iid)} {done} by {ctx.actor.display}.")
+
+
+@registry.command("sev", usage="sev <level> [INC-n]", summary="Change an incident's severity", aliases=("severity",))
+async def sev(ctx: CommandContext) -> None:
+    plan = ctx.app.service.plan
+    explicit, rest = split_ref(ctx.command.args)
+    words = rest.split()
+    if explicit is None and len(words) == 2 and looks_like_incident_ref(words[1]):
+        explicit, words = parse_incident_ref(words[1]), words[:1]
+    if len(words) != 1:
+        raise ValidationFailed(f"Say `sev <level>` with one of {', '.join(plan.severity_ids())}.")
+    level = words[0].lower()
+    plan.severity(level)
+    iid = await target_of(ctx, explicit)
+    view = await apply_change(ctx, iid, "change severity", lambda s, now: incidents.set_severity(
+        session=s, plan=plan, incident_id=iid, severity=level, actor=ctx.actor, source=ctx.source, now=now))
+    if view:
+        await ctx.reply(f"{incident_ref(iid)} is now {level.upper()}.")
+
+
+@registry.command("assign", usage="assign <manager|postmortem|comms|scribe> @person|me [INC-n]",
+                  summary="Give an incident role to someone")
+async def assign(ctx: CommandContext) -> None:
+    explicit, rest = split_ref(ctx.command.args)
+    words = rest.split()
+    roles = "manager, postmortem, comms or scribe"
+    if not words:
+        raise ValidationFailed(f"Say `assign <role> @person` or `assign <role> me`; the role is {roles}.")
+    role = ROLE_ALIASES.get(words[0].lower())
+    if role is None:
+        raise ValidationFailed(f"'{words[0]}' is not a role; use {roles}.")
+    if explicit is None and words and looks_like_incident_ref(words[-1]):
+        explicit, words = parse_incident_ref(words[-1]), words[:-1]
+    assignee = await _assignee(ctx, words[1:])
+    iid = await target_of(ctx, explicit)
+    view = await apply_change(ctx, iid, f"assign {ROLE_LABELS[role].lower()}", lambda s, now: incidents.assign_role(
+        session=s, plan=ctx.app.service.plan, incident_id=iid, role=role, assignee=assignee, actor=ctx.actor,
+        source=ctx.source, now=now))
+    if view:
+        await ctx.reply(f"{assignee.display} is now {ROLE_LABELS[role].lower()} of {incident_ref(iid)}.")
+
+
+async def _assignee(ctx: CommandContext, words: list[str]) -> Actor:
+    if len(words) == 1 and words[0].lower() in ("me", "myself"):
+        return ctx.actor
+    if len(ctx.command.mentions) == 1:
+        mention = ctx.command.mentions[0]
+        return await ctx.app.identity.actor_for_mention(ctx.turn, mention)
+    if len(ctx.command.mentions) > 1:
+        raise ValidationFailed("Mention one person at a time.")
+    raise ValidationFailed("Who? @mention them (type @ and pick the name), or say `me`.")
+
+
+@registry.command("note", usage="note [INC-n] <text>", summary="Add a note to the timeline")
+async def note(ctx: CommandContext) -> None:
+    await _text_event(ctx, "note", incidents.add_note, "Noted on")
+
+
+@registry.command("update", usage="update [INC-n] <text>", summary="Post a status update on the card")
+async def update(ctx: CommandContext) -> None:
+    await _text_event(ctx, "update", incidents.post_update, "Update posted to")
+
+
+async def _text_event(ctx: CommandContext, what: str, fn, done: str) -> None:
+    explicit, text = split_ref(ctx.command.args)
+    if not text:
+        raise ValidationFailed(f"Say `{what} <text>`, e.g. `{what} rolled back the 14:00 deploy`.")
+    iid = await target_of(ctx, explicit)
+    view = await apply_change(ctx, iid, what, lambda s, now: fn(
+        session=s, incident_id=iid, text=text, actor=ctx.actor, source=ctx.source, now=now))
+    if view:
+        await ctx.reply(f"{done} {incident_ref(iid)}.")
+
+
+@registry.command("timeline", usage="timeline [INC-n] [page N]", summary="Show an incident's timeline")
+async def timeline(ctx: CommandContext) -> None:
+    explicit, rest = split_ref(ctx.command.args)
+    words = rest.lower().split()
+    page = 1
+    if words:
+        if len(words) == 2 and words[0] == "page" and words[1].isdigit():
+            page = int(words[1])
+        elif len(words) == 1 and words[0].isdigit():
+            page = int(words[0])
+        else:
+            raise ValidationFailed("Say `timeline`, `timeline INC-7` or `timeline INC-7 page 2`.")
+    iid = await target_of(ctx, explicit)
+    await ctx.reply_card(await render_timeline(ctx.app, iid, page=page, zone=ctx.zone))
+
+
+async def render_timeline(app, incident_id: int, *, page: int, zone) -> dict:
+    """A timeline page as a card; pages past the end show the last page."""
+    view = await app.service.view(incident_id)
+    _events, total = await app.service.timeline_page(incident_id, page=1, per_page=1)
+    pages = max(1, math.ceil(total / TIMELINE_PAGE_SIZE))
+    page = min(max(1, page), pages)
+    events, total = await app.service.timeline_page(incident_id, page=page, per_page=TIMELINE_PAGE_SIZE)
+    return timeline_card(view, events, page=page, pages=pages, total=total, zone=zone)
+
+
+@registry.command("cancel", usage="cancel", summary="Leave the current question", in_manifest=False)
+async def cancel(ctx: CommandContext) -> None:
+    await ctx.reply("Nothing to cancel.")
+
+
+@registry.command("help", usage="help", summary="Show what I can do", aliases=("?",))
+async def help_(ctx: CommandContext) -> None:
+    lines = ctx.app.commands.help_lines()
+    lines.append("A leading `/` works too. In an incident's chat, commands apply to its incident.")
+    await ctx.reply_card(message_card("Firebreak commands", lines))
+
+
+__all__ = ["registry", "declare_and_post", "render_timeline", "Role"]

@@ -1,0 +1,107 @@
+"""Posting and refreshing the living incident card in Teams.
+
+The card is re-rendered from state after every committed change and updated in place wherever
+it was posted. A Teams failure here is logged and never rolls back the incident change.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timezone
+
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from botbuilder.schema import Activity, ConversationReference
+
+from bot.domain import conversations
+from bot.domain.model import IncidentView
+from bot.domain.service import IncidentService
+from bot.teams.cards import incident_card
+from bot.teams.security import is_allowed_service_url
+
+log = logging.getLogger(__name__)
+
+
+def card_activity(card: dict, *, activity_id: str | None = None) -> Activity:
+    """A message activity carrying one Adaptive Card."""
+    activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
+    if activity_id:
+        activity.id = activity_id
+    return activity
+
+
+def reference_json(turn: TurnContext) -> str:
+    """The turn's conversation reference, serialized for storage."""
+    ref = TurnContext.get_conversation_reference(turn.activity)
+    return json.dumps(ref.serialize(), sort_keys=True)
+
+
+class CardPublisher:
+    """Posts the living card and keeps every copy of it current."""
+
+    def __init__(self, *, adapter, app_id: str, service: IncidentService, dev: bool) -> None:
+        self._adapter = adapter
+        self._app_id = app_id
+        self._service = service
+        self._dev = dev
+
+    def render(self, view: IncidentView) -> dict:
+        """The living card, in UTC because everyone in the conversation sees the same card."""
+        return incident_card(view, self._service.plan, now=self._service.clock.now(), zone=timezone.utc)
+
+    async def remember_conversation(self, turn: TurnContext) -> None:
+        """Store this conversation's reference (cheap when unchanged)."""
+        activity = turn.activity
+        ref_json = reference_json(turn)
+        tenant = activity.conversation.tenant_id if activity.conversation else None
+        await self._service.execute(lambda s, now: conversations.remember_conversation(
+            s, conversation_id=activity.conversation.id, tenant_id=tenant, service_url=activity.service_url,
+            conversation_type=activity.conversation.conversation_type, reference_json=ref_json, now=now,
+        ))
+
+    async def post_living_card(self, turn: TurnContext, view: IncidentView) -> str | None:
+        """Reply with the card and remember where it is; returns its activity id."""
+        response = await turn.send_activity(card_activity(self.render(view)))
+        activity_id = response.id if response else None
+        if not activity_id:
+            log.warning("living card posted without an id", extra={"incident": view.id})
+            return None
+        await self.remember_conversation(turn)
+        conversation_id = turn.activity.conversation.id
+        await self._service.execute(lambda s, now: conversations.remember_card(
+            s, incident_id=view.id, conversation_id=conversation_id, activity_id=activity_id, now=now,
+        ))
+        return activity_id
+
+    async def refresh(self, incident_id: int, *, turn: TurnContext | None = None, skip_activity_id: str | None = None) -> None:
+        """Update every posted copy of the card; failures are logged, never raised."""
+        try:
+            view = await self._service.view(incident_id)
+            locations = await self._service.read(lambda s: conversations.card_locations(s, incident_id))
+        except Exception:
+            log.exception("could not load incident for card refresh", extra={"incident": incident_id})
+            return
+        card = self.render(view)
+        for loc in locations:
+            if loc.activity_id == skip_activity_id:
+                continue
+            try:
+                if turn is not None and turn.activity.conversation.id == loc.conversation_id:
+                    await turn.update_activity(card_activity(card, activity_id=loc.activity_id))
+                else:
+                    await self._update_elsewhere(loc, card)
+            except Exception:
+                log.exception("card update failed", extra={"incident": incident_id, "conversation": loc.conversation_id})
+
+    async def _update_elsewhere(self, loc: conversations.CardLocation, card: dict) -> None:
+        if not loc.reference_json or not loc.service_url:
+            log.warning("no conversation reference for a posted card", extra={"conversation": loc.conversation_id})
+            return
+        if not is_allowed_service_url(loc.service_url, dev=self._dev):
+            log.error("stored serviceUrl is not an allowed Teams host; not updating", extra={"conversation": loc.conversation_id})
+            return
+        reference = ConversationReference().deserialize(json.loads(loc.reference_json))
+
+        async def update(ctx: TurnContext) -> None:
+            await ctx.update_activity(card_activity(card, activity_id=loc.activity_id))
+
+        await self._adapter.continue_conversation(reference, update, self._app_id)

@@ -1,0 +1,115 @@
+"""Turn routing: message -> active dialog or command; card invoke -> card action.
+
+No business logic here: it identifies the actor, picks the handler, and turns typed domain
+errors into short replies.
+"""
+from __future__ import annotations
+
+import logging
+
+from botbuilder.core import ConversationState, TurnContext
+from botbuilder.dialogs import DialogSet
+from botbuilder.schema import Activity, Mention as MentionEntity
+
+from bot.domain.service import Dedupe
+from bot.errors import Duplicate, FirebreakError
+from bot.teams.card_actions import ActionContext, CardActionRegistry
+from bot.teams.commands import Mention, parse_command
+from bot.teams.context import CommandContext, TeamsServices
+
+log = logging.getLogger(__name__)
+
+
+def user_mentions(activity: Activity) -> list[Mention]:
+    """Users @mentioned in a message, the bot itself left out."""
+    bot_id = activity.recipient.id if activity.recipient else None
+    found: list[Mention] = []
+    for entity in activity.entities or []:
+        if getattr(entity, "type", None) != "mention":
+            continue
+        props = entity.additional_properties or {}
+        mentioned = props.get("mentioned") or {}
+        if isinstance(entity, MentionEntity) and entity.mentioned:
+            mentioned = {"id": entity.mentioned.id, "name": entity.mentioned.name}
+        mid = mentioned.get("id")
+        if mid and mid != bot_id and not any(m.id == mid for m in found):
+            found.append(Mention(id=mid, name=mentioned.get("name") or "", aad_object_id=mentioned.get("aadObjectId")))
+    return found
+
+
+def activity_key(activity: Activity) -> Dedupe | None:
+    if not activity.id:
+        return None
+    return Dedupe(f"activity:{activity.conversation.id}:{activity.id}")
+
+
+class TurnRouter:
+    """Routes each turn to a dialog, a command or a card action."""
+
+    def __init__(self, *, app: TeamsServices, actions: CardActionRegistry, dialogs: DialogSet,
+                 conversation_state: ConversationState) -> None:
+        self._app = app
+        self._actions = actions
+        self._dialogs = dialogs
+        self._state = conversation_state
+
+    async def on_message(self, turn: TurnContext) -> None:
+        activity = turn.activity
+        bot_name = activity.recipient.name if activity.recipient else ""
+        parsed = parse_command(activity.text or "", mentions=user_mentions(activity), bot_names=[bot_name])
+        dialog = await self._dialogs.create_context(turn)
+        if dialog.active_dialog is not None:
+            if parsed is not None and parsed.name == "cancel" and not parsed.args:
+                await dialog.cancel_all_dialogs()
+                await turn.send_activity("Cancelled. Nothing was declared.")
+                return
+            key = activity_key(activity)
+            if key is not None:
+                try:
+                    await self._app.service.execute(lambda s, now: _noop(), dedupe=[key])
+                except Duplicate:
+                    return
+            await self._reply_errors(turn, dialog.continue_dialog())
+            return
+        if parsed is None:
+            if activity.value:
+                await turn.send_activity("That button belongs to an older card. Say `status` for a fresh one.")
+            else:
+                await turn.send_activity("Say `help` to see what I can do.")
+            return
+        spec = self._app.commands.lookup(parsed.name)
+        if spec is None:
+            await turn.send_activity(self._app.commands.unknown_reply(parsed.name))
+            return
+        actor = await self._app.identity.actor_for(turn)
+        key = activity_key(activity)
+        ctx = CommandContext(app=self._app, turn=turn, command=parsed, actor=actor, dedupe=(key,) if key else ())
+        await self._reply_errors(turn, spec.handler(ctx))
+
+    async def start_declare_dialog(self, turn: TurnContext, found: dict) -> None:
+        dialog = await self._dialogs.create_context(turn)
+        await dialog.begin_dialog("declare", found)
+
+    async def on_card_action(self, turn: TurnContext, action: dict) -> dict:
+        """Run a button's verb and return the card that replaces the pressed one."""
+        verb = str(action.get("verb") or "")
+        data = action.get("data") or {}
+        spec = self._actions.lookup(verb)
+        if spec is None:
+            raise FirebreakError(f"This button ('{verb}') is not known; say `status` for a fresh card.")
+        actor = await self._app.identity.actor_for(turn)
+        return await spec.handler(ActionContext(app=self._app, turn=turn, verb=verb, data=dict(data), actor=actor))
+
+    async def _reply_errors(self, turn: TurnContext, work) -> None:
+        try:
+            await work
+        except FirebreakError as error:
+            await turn.send_activity(str(error))
+
+    async def clear_state(self, turn: TurnContext) -> None:
+        """Forget the conversation's dialog state (after an unexpected error)."""
+        await self._state.delete(turn)
+
+
+async def _noop() -> None:
+    return None

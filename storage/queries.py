@@ -1,0 +1,191 @@
+"""Reads and small writes over the tables. Plain SQLAlchemy; portable across SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    ConversationRef,
+    Incident,
+    IncidentRole,
+    Person,
+    PostedCard,
+    ProcessedKey,
+    TimelineEvent,
+)
+
+OPEN = ("declared", "acknowledged", "mitigated")
+
+
+async def get_incident(session: AsyncSession, incident_id: int, *, lock: bool = False) -> Incident | None:
+    """One incident by number; `lock` takes a row lock where the database has them."""
+    stmt = select(Incident).where(Incident.id == incident_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def incidents_homed_in(session: AsyncSession, conversation_id: str) -> Sequence[Incident]:
+    """Incidents whose space is this conversation, newest first."""
+    stmt = (
+        select(Incident)
+        .where(Incident.home_conversation_id == conversation_id)
+        .order_by(Incident.id.desc())
+        .limit(50)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def open_incidents(session: AsyncSession, *, limit: int = 50) -> Sequence[Incident]:
+    """Open incidents, most severe first would need the plan; newest first here."""
+    stmt = select(Incident).where(Incident.status.in_(OPEN)).order_by(Incident.id.desc()).limit(limit)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def count_open(session: AsyncSession) -> int:
+    stmt = select(func.count()).select_from(Incident).where(Incident.status.in_(OPEN))
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def roles_of(session: AsyncSession, incident_id: int) -> dict[str, IncidentRole]:
+    """Role key -> current holder."""
+    stmt = select(IncidentRole).where(IncidentRole.incident_id == incident_id)
+    return {r.role: r for r in (await session.execute(stmt)).scalars().all()}
+
+
+async def timeline_page(
+    session: AsyncSession, incident_id: int, *, offset: int, limit: int
+) -> tuple[Sequence[TimelineEvent], int]:
+    """A page of timeline events in order, and the total count."""
+    total = (
+        await session.execute(
+            select(func.count()).select_from(TimelineEvent).where(TimelineEvent.incident_id == incident_id)
+        )
+    ).scalar_one()
+    stmt = (
+        select(TimelineEvent)
+        .where(TimelineEvent.incident_id == incident_id)
+        .order_by(TimelineEvent.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return (await session.execute(stmt)).scalars().all(), int(total)
+
+
+async def timeline_events(session: AsyncSession, incident_id: int) -> Sequence[TimelineEvent]:
+    stmt = select(TimelineEvent).where(TimelineEvent.incident_id == incident_id).order_by(TimelineEvent.id)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def claim_key(session: AsyncSession, key: str, *, now: datetime, window: timedelta | None = None) -> bool:
+    """Record `key` as processed; False when it already was (within `window`, if given).
+
+    The primary key settles races: two turns claiming the same key cannot both succeed.
+    With a window, an old claim is renewed by compare-and-set on its timestamp.
+    """
+    try:
+        async with session.begin_nested():
+            session.add(ProcessedKey(key=key, seen_at=now))
+            await session.flush()
+        return True
+    except IntegrityError:
+        pass
+    if window is None:
+        return False
+    row = (await session.execute(select(ProcessedKey).where(ProcessedKey.key == key))).scalar_one()
+    if now - row.seen_at < window:
+        return False
+    result = await session.execute(
+        update(ProcessedKey)
+        .where(ProcessedKey.key == key, ProcessedKey.seen_at == row.seen_at)
+        .values(seen_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def posted_cards(session: AsyncSession, incident_id: int) -> Sequence[PostedCard]:
+    stmt = select(PostedCard).where(PostedCard.incident_id == incident_id).order_by(PostedCard.id)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def save_posted_card(
+    session: AsyncSession, *, incident_id: int, conversation_id: str, activity_id: str, purpose: str, now: datetime
+) -> None:
+    """Remember (or move) the card posted for `purpose` in a conversation."""
+    stmt = select(PostedCard).where(
+        PostedCard.incident_id == incident_id,
+        PostedCard.conversation_id == conversation_id,
+        PostedCard.purpose == purpose,
+    )
+    existing = (await session.execute(stmt)).scalar_one_or_none()
+    if existing:
+        existing.activity_id = activity_id
+        existing.posted_at = now
+    else:
+        session.add(
+            PostedCard(
+                incident_id=incident_id,
+                conversation_id=conversation_id,
+                activity_id=activity_id,
+                purpose=purpose,
+                posted_at=now,
+            )
+        )
+
+
+async def get_conversation_ref(session: AsyncSession, conversation_id: str) -> ConversationRef | None:
+    return await session.get(ConversationRef, conversation_id)
+
+
+async def upsert_conversation_ref(
+    session: AsyncSession,
+    *,
+    conversation_id: str,
+    tenant_id: str | None,
+    service_url: str,
+    conversation_type: str | None,
+    reference_json: str,
+    now: datetime,
+) -> None:
+    """Store the latest reference for a conversation (Teams may move its serviceUrl)."""
+    row = await session.get(ConversationRef, conversation_id)
+    if row is None:
+        session.add(
+            ConversationRef(
+                conversation_id=conversation_id,
+                tenant_id=tenant_id,
+                service_url=service_url,
+                conversation_type=conversation_type,
+                reference_json=reference_json,
+                updated_at=now,
+            )
+        )
+        return
+    if row.reference_json != reference_json or row.service_url != service_url:
+        row.tenant_id = tenant_id
+        row.service_url = service_url
+        row.conversation_type = conversation_type
+        row.reference_json = reference_json
+        row.updated_at = now
+
+
+async def get_person(session: AsyncSession, aad_object_id: str) -> Person | None:
+    return await session.get(Person, aad_object_id)
+
+
+async def upsert_person(
+    session: AsyncSession, *, aad_object_id: str, display_name: str, email: str | None, now: datetime
+) -> None:
+    """Remember who an AAD object id is (name and UPN), for plan lookups by e-mail."""
+    row = await session.get(Person, aad_object_id)
+    if row is None:
+        session.add(Person(aad_object_id=aad_object_id, display_name=display_name, email=email, updated_at=now))
+        return
+    row.display_name = display_name or row.display_name
+    row.email = email or row.email
+    row.updated_at = now
