@@ -39,7 +39,7 @@ from bot.teams.sdk_patches import configure_reply_executor
 from bot.teams.state_storage import DatabaseStorage
 from dialogs.declare import DeclareDialog
 from storage import migrate
-from storage.db import create_engine, session_factory
+from storage.db import create_engine, read_session_factory, session_factory
 
 log = logging.getLogger("firebreak")
 
@@ -62,9 +62,10 @@ def create_app(
     loaded_plan = plan or load_plan(settings.plan_path)
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
-    service = IncidentService(sessions=sessions, plan=lambda: loaded_plan, clock=clock)
+    read_sessions = read_session_factory(engine)
+    service = IncidentService(sessions=sessions, read_sessions=read_sessions, plan=lambda: loaded_plan, clock=clock)
 
-    conversation_state = ConversationState(DatabaseStorage(sessions, clock=clock))
+    conversation_state = ConversationState(DatabaseStorage(sessions, clock=clock, read_sessions=read_sessions))
     dialog_state = conversation_state.create_property("DialogState")
     dialog_set = DialogSet(dialog_state)
 

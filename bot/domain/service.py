@@ -48,8 +48,16 @@ class Refusal:
 class IncidentService:
     """Runs domain functions in transactions; the one door every change goes through."""
 
-    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], plan: Callable[[], Plan], clock: Clock):
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        plan: Callable[[], Plan],
+        clock: Clock,
+        read_sessions: async_sessionmaker[AsyncSession] | None = None,
+    ):
         self._sessions = sessions
+        self._read_sessions = read_sessions or sessions
         self._plan = plan
         self.clock = clock
 
@@ -91,8 +99,8 @@ class IncidentService:
                        actor=refusal.actor, now=now, text=f"{refusal.what}: {denied}")
 
     async def read(self, op: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run a read-only query in its own session."""
-        async with self._sessions() as session:
+        """Run a read-only query in its own session (no write lock taken)."""
+        async with self._read_sessions() as session:
             return await op(session)
 
     async def view(self, incident_id: int) -> IncidentView:

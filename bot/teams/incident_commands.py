@@ -49,7 +49,9 @@ async def target_of(ctx: CommandContext, explicit: int | None) -> int:
     return await ctx.app.service.target(conversation_id=ctx.conversation_id, explicit=explicit)
 
 
-async def apply_change(ctx: CommandContext, incident_id: int, what: str, op: Change) -> IncidentView | None:
+async def apply_change(
+    ctx: CommandContext, incident_id: int, what: str, op: Change, *, refresh_card: bool = True
+) -> IncidentView | None:
     """Run one change (idempotent on the activity), then refresh the card; None for a duplicate."""
     try:
         view = await ctx.app.service.execute(
@@ -57,7 +59,8 @@ async def apply_change(ctx: CommandContext, incident_id: int, what: str, op: Cha
         )
     except Duplicate:
         return None
-    await ctx.app.publisher.refresh(view.id, turn=ctx.turn)
+    if refresh_card:
+        await ctx.app.publisher.refresh(view.id, turn=ctx.turn)
     return view
 
 
@@ -82,7 +85,7 @@ async def declare_and_post(app, turn, actor: Actor, found: dict, *, source, dedu
         view = await app.service.execute(
             lambda s, now: incidents.declare(
                 session=s, plan=app.service.plan, title=found["title"], severity=found["severity"],
-                service_id=found.get("service_id"), description=found.get("description", ""), actor=actor,
+                service_id=found.get("service_id"), description=found.get("description") or "", actor=actor,
                 source=source, now=now, conversation_id=activity.conversation.id, tenant_id=tenant,
             ),
             dedupe=dedupe,
@@ -197,21 +200,22 @@ async def _assignee(ctx: CommandContext, words: list[str]) -> Actor:
 
 @registry.command("note", usage="note [INC-n] <text>", summary="Add a note to the timeline")
 async def note(ctx: CommandContext) -> None:
-    await _text_event(ctx, "note", incidents.add_note, "Noted on")
+    await _text_event(ctx, "note", incidents.add_note, "Noted on", refresh_card=False)
 
 
 @registry.command("update", usage="update [INC-n] <text>", summary="Post a status update on the card")
 async def update(ctx: CommandContext) -> None:
-    await _text_event(ctx, "update", incidents.post_update, "Update posted to")
+    await _text_event(ctx, "update", incidents.post_update, "Update posted to", refresh_card=True)
 
 
-async def _text_event(ctx: CommandContext, what: str, fn, done: str) -> None:
+async def _text_event(ctx: CommandContext, what: str, fn, done: str, *, refresh_card: bool) -> None:
     explicit, text = split_ref(ctx.command.args)
     if not text:
         raise ValidationFailed(f"Say `{what} <text>`, e.g. `{what} rolled back the 14:00 deploy`.")
     iid = await target_of(ctx, explicit)
     view = await apply_change(ctx, iid, what, lambda s, now: fn(
-        session=s, incident_id=iid, text=text, actor=ctx.actor, source=ctx.source, now=now))
+        session=s, incident_id=iid, text=text, actor=ctx.actor, source=ctx.source, now=now),
+        refresh_card=refresh_card)
     if view:
         await ctx.reply(f"{done} {incident_ref(iid)}.")
 

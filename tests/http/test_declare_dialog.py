@@ -1,0 +1,92 @@
+"""The declare dialog: prompts for what is missing, cancel, and resuming after a restart."""
+from tests.http.harness import PERSONAL, start_harness
+
+
+def _last_prompt(harness) -> dict:
+    """The last message, with a hero card's text lifted to `text` (choice prompts use hero cards)."""
+    activity = dict(harness.sent()[-1])
+    for att in activity.get("attachments") or []:
+        activity["text"] = (activity.get("text") or "") + ((att.get("content") or {}).get("text") or "")
+    return activity
+
+
+def _buttons(activity: dict) -> list[str]:
+    values = []
+    for att in activity.get("attachments") or []:
+        for button in (att.get("content") or {}).get("buttons") or []:
+            values.append(button["value"])
+    return values
+
+
+async def test_declare_without_arguments_asks_for_title_severity_and_service(harness):
+    await harness.say("declare")
+    assert "short title" in harness.texts()[-1]
+    await harness.say("Power Apps portal returns 500")
+    prompt = _last_prompt(harness)
+    assert "How severe is it?" in prompt["text"] and "SEV1" in prompt["text"]
+    assert _buttons(prompt) == ["sev1", "sev2", "sev3", "sev4"]
+    await harness.say("sev2")
+    prompt = _last_prompt(harness)
+    assert "Which service" in prompt["text"]
+    services = _buttons(prompt)
+    assert "field-service-app" in services and "none" in services
+    assert "entra-id" not in services  # suppliers are not offered as the affected service
+    await harness.say("field-service-app")
+    inc = await harness.incident(1)
+    assert (inc.title, inc.severity, inc.service_id, inc.status) == (
+        "Power Apps portal returns 500", "sev2", "field-service-app", "declared")
+    assert "INC-1: Power Apps portal returns 500" in str(harness.cards()[-1])
+    assert (await harness.timeline(1))[0].source == "dialog"
+
+
+async def test_declare_with_title_only_asks_the_rest(harness):
+    await harness.say("declare Flows stuck in queue")
+    assert "How severe" in _last_prompt(harness)["text"]
+    await harness.say("sev3")
+    await harness.say("none")
+    inc = await harness.incident(1)
+    assert (inc.title, inc.severity, inc.service_id) == ("Flows stuck in queue", "sev3", None)
+
+
+async def test_wrong_answer_is_asked_again(harness):
+    await harness.say("declare Flows stuck")
+    await harness.say("very bad")
+    assert "Pick one of sev1, sev2, sev3, sev4" in _last_prompt(harness)["text"]
+    assert await harness.open_count() == 0
+
+
+async def test_cancel_leaves_the_dialog_and_declares_nothing(harness):
+    await harness.say("declare")
+    await harness.say("/cancel")
+    assert "Cancelled" in harness.texts()[-1]
+    await harness.say("status")
+    assert "No incident lives in this chat" in harness.texts()[-1]
+    assert await harness.open_count() == 0
+
+
+async def test_restart_mid_dialog_resumes_at_the_same_question(tmp_path, connector, clock):
+    first = await start_harness(tmp_path / "fb.db", connector, clock)
+    await first.say("declare Dataverse throttling")
+    assert "How severe" in _last_prompt(first)["text"]
+    await first.client.close()
+
+    second = await start_harness(tmp_path / "fb.db", connector, clock)
+    try:
+        await second.say("sev2")
+        assert "Which service" in _last_prompt(second)["text"]
+        await second.say("dataverse")
+        inc = await second.incident(1)
+        assert (inc.title, inc.severity, inc.service_id) == ("Dataverse throttling", "sev2", "dataverse")
+    finally:
+        await second.client.close()
+
+
+async def test_duplicate_delivery_of_a_dialog_answer_is_ignored(harness):
+    await harness.say("declare Duplicate answers")
+    answer = harness.activity(PERSONAL, text="sev2", activity_id="answer-1")
+    await harness.post(answer)
+    prompts = len(harness.sent())
+    await harness.post(answer)
+    assert len(harness.sent()) == prompts
+    await harness.say("none")
+    assert (await harness.incident(1)).severity == "sev2"

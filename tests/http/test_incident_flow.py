@@ -1,0 +1,182 @@
+"""End-to-end through the real app: Teams payloads in, Bot Connector calls out, state in the DB."""
+import pytest
+
+from tests.http.harness import CHANNEL, CHANNEL_INVOKE, GROUP, PERSONAL
+from tests.support import assert_valid_card
+
+ALEX = ("00000000-0000-0000-0000-0000000000020", "Alex Wilber")
+MEGAN = ("aad-megan", "Megan Bowen")
+
+
+@pytest.mark.parametrize("fixture", [PERSONAL, GROUP, CHANNEL])
+async def test_declare_posts_the_living_card_in_each_kind_of_conversation(harness, fixture):
+    status, _ = await harness.say("declare Payments API down sev1", fixture)
+    assert status in (200, 201)
+    cards = harness.cards()
+    assert len(cards) == 1
+    assert_valid_card(cards[0])
+    assert "INC-1: Payments API down" in str(cards[0]) and "DECLARED" in str(cards[0])
+    inc = await harness.incident(1)
+    assert (inc.title, inc.severity, inc.status) == ("Payments API down", "sev1", "declared")
+    view = await harness.service.view(1)
+    assert view.holder("incident_manager").display_name == "Alex Wilber"
+    kinds = [e.kind for e in await harness.timeline(1)]
+    assert kinds == ["declared", "role_assigned"]
+    # the card is a reply in the same conversation
+    post = harness.connector.find(method="POST", path=r"/activities")[-1]
+    sent_conversation = harness.activity(fixture)["conversation"]["id"]
+    assert sent_conversation in post.path
+
+
+async def test_commands_in_the_chat_apply_to_its_incident_and_update_the_card(harness):
+    await harness.say("declare Checkout errors sev2")
+    await harness.say("ack")
+    await harness.say("update Rolling back release 42")
+    await harness.say("sev sev1")
+    inc = await harness.incident(1)
+    assert (inc.status, inc.severity, inc.last_update_text) == ("acknowledged", "sev1", "Rolling back release 42")
+    # every change updated the posted card in place, the last one showing the latest state
+    updates = harness.updates()
+    assert len(updates) == 3
+    last = str(updates[-1]["attachments"][0]["content"])
+    assert "ACKNOWLEDGED" in last and "SEV1" in last and "Rolling back release 42" in last
+    assert any("INC-1 acknowledged by Alex Wilber" in t for t in harness.texts())
+
+
+async def test_note_records_one_row_and_updates_nothing_else(harness):
+    await harness.say("declare Checkout errors sev2")
+    before = len(harness.updates())
+    await harness.say("note customer ticket 4411 opened")
+    events = await harness.timeline(1)
+    assert events[-1].kind == "note" and events[-1].text == "customer ticket 4411 opened"
+    assert events[-1].source == "command" and events[-1].actor_name == "Alex Wilber"
+    assert len(harness.updates()) == before
+
+
+async def test_card_button_returns_the_refreshed_card(harness):
+    await harness.say("declare DB failover sev1")
+    status, body = await harness.press("incident.ack", {"incident_id": 1})
+    assert status == 200
+    assert body["statusCode"] == 200 and body["type"] == "application/vnd.microsoft.card.adaptive"
+    card = body["value"]
+    assert_valid_card(card)
+    assert "ACKNOWLEDGED" in str(card) and "incident.ack" not in str(card)
+    event = (await harness.timeline(1))[-1]
+    assert (event.kind, event.source, event.new_value) == ("status_changed", "card", "acknowledged")
+
+
+async def test_channel_invoke_fixture_is_routed(harness):
+    await harness.say("declare Gateway offline sev2", CHANNEL)
+    status, body = await harness.press("incident.take_manager", {"incident_id": 1}, CHANNEL_INVOKE)
+    assert status == 200 and body["type"] == "application/vnd.microsoft.card.adaptive"
+
+
+async def test_duplicate_delivery_changes_state_once(harness):
+    body = harness.activity(PERSONAL, text="declare Duplicate test sev3", activity_id="same-id")
+    await harness.post(body)
+    await harness.post(body)
+    assert await harness.open_count() == 1
+    assert len(harness.cards()) == 1
+    note = harness.activity(PERSONAL, text="note only once", activity_id="note-id")
+    await harness.post(note)
+    await harness.post(note)
+    assert [e.text for e in await harness.timeline(1)].count("only once") == 1
+
+
+async def test_same_card_action_with_new_activity_id_within_60s_applies_once(harness, clock):
+    await harness.say("declare Retry test sev2")
+    await harness.press("incident.set_severity", {"incident_id": 1, "severity": "sev1"})
+    clock.advance(seconds=30)
+    status, body = await harness.press("incident.set_severity", {"incident_id": 1, "severity": "sev1"})
+    assert status == 200 and "SEV1" in str(body["value"])
+    sev_events = [e for e in await harness.timeline(1) if e.kind == "severity_changed"]
+    assert len(sev_events) == 1
+    clock.advance(seconds=61)
+    await harness.press("incident.set_severity", {"incident_id": 1, "severity": "sev2"})
+    sev_events = [e for e in await harness.timeline(1) if e.kind == "severity_changed"]
+    assert [e.new_value for e in sev_events] == ["sev1", "sev2"]
+
+
+async def test_only_the_incident_manager_may_resolve_and_refusals_are_recorded(harness):
+    await harness.say("declare Login broken sev2", GROUP)
+    await harness.say("resolve fixed it", GROUP, user=MEGAN)
+    assert (await harness.incident(1)).status == "declared"
+    refusal = harness.texts()[-1]
+    assert "only the incident manager (Alex Wilber)" in refusal and "Megan Bowen" in refusal
+    last = (await harness.timeline(1))[-1]
+    assert (last.kind, last.actor_name) == ("refused", "Megan Bowen")
+    await harness.say("resolve fixed it", GROUP)
+    inc = await harness.incident(1)
+    assert (inc.status, inc.resolution_summary) == ("resolved", "fixed it")
+    await harness.say("reopen", GROUP, user=MEGAN)
+    assert (await harness.incident(1)).status == "resolved"
+    await harness.say("reopen", GROUP)
+    assert (await harness.incident(1)).status == "acknowledged"
+
+
+async def test_refused_card_button_is_explained_and_recorded(harness):
+    await harness.say("declare Login broken sev2")
+    status, body = await harness.press("incident.resolve", {"incident_id": 1, "summary": ""}, user=MEGAN)
+    assert status == 200 and "DECLARED" in str(body["value"])
+    assert "only the incident manager" in harness.texts()[-1]
+    assert (await harness.timeline(1))[-1].kind == "refused"
+
+
+async def test_taking_the_manager_role_needs_the_current_managers_authority(harness):
+    await harness.say("declare Sync lag sev3")
+    await harness.press("incident.take_manager", {"incident_id": 1}, user=MEGAN)
+    assert (await harness.service.view(1)).holder("incident_manager").display_name == "Alex Wilber"
+    await harness.say("assign manager me", user=MEGAN)
+    assert (await harness.service.view(1)).holder("incident_manager").display_name == "Alex Wilber"
+    await harness.say("assign comms me", user=MEGAN)
+    assert (await harness.service.view(1)).holder("comms_lead").display_name == "Megan Bowen"
+
+
+async def test_elsewhere_an_incident_must_be_named(harness):
+    await harness.say("declare Here sev3")
+    await harness.say("note hello", conversation_id="another-chat")
+    assert "No incident lives in this chat" in harness.texts()[-1]
+    await harness.say("note INC-1 from elsewhere", conversation_id="another-chat")
+    assert (await harness.timeline(1))[-1].text == "from elsewhere"
+    await harness.say("status INC-1", conversation_id="another-chat")
+    assert "INC-1: Here" in str(harness.cards()[-1])
+    await harness.say("status INC-99")
+    assert "There is no INC-99" in harness.texts()[-1]
+
+
+async def test_wrong_commands_get_told_the_right_one(harness):
+    await harness.say("delcare Payments down")
+    assert "Did you mean `declare" in harness.texts()[-1]
+    await harness.say("sev")
+    assert "sev1, sev2, sev3, sev4" in harness.texts()[-1] or "No incident" in harness.texts()[-1]
+    await harness.say("declare Something sev9 service:nope")
+    assert "nope" in harness.texts()[-1]
+    await harness.say("assign boss me")
+    assert "not a role" in harness.texts()[-1]
+    assert await harness.open_count() == 0
+
+
+async def test_list_and_help(harness):
+    await harness.say("declare First sev3")
+    await harness.say("declare Second sev2", conversation_id="other")
+    await harness.say("/LIST")
+    listing = str(harness.cards()[-1])
+    assert "INC-1" in listing and "INC-2" in listing and "Open incidents (2)" in listing
+    await harness.say("help")
+    help_card = str(harness.cards()[-1])
+    for usage in ("declare <title>", "timeline [INC-n]", "assign <manager"):
+        assert usage in help_card
+
+
+async def test_timeline_is_paged_not_truncated(harness):
+    await harness.say("declare Busy incident sev2")
+    for i in range(45):
+        await harness.say(f"note step {i}")
+    await harness.say("timeline")
+    first = harness.cards()[-1]
+    assert "Page 1 of 3" in str(first) and "47 events" in str(first)
+    assert_valid_card(first)
+    status, body = await harness.press("timeline.page", {"incident_id": 1, "page": 3})
+    assert "Page 3 of 3" in str(body["value"]) and "step 44" in str(body["value"])
+    await harness.say("timeline page 2")
+    assert "Page 2 of 3" in str(harness.cards()[-1])
