@@ -17,10 +17,11 @@ class InvalidTransition(FirebreakError):
 class PermissionDenied(FirebreakError):
     """The actor may not do this; the message says why and who may."""
 
-    def __init__(self, message: str, *, action: str = "", allowed: str = "") -> None:
+    def __init__(self, message: str, *, action: str = "", allowed: str = "", incident_id: int | None = None) -> None:
         super().__init__(message)
         self.action = action
         self.allowed = allowed
+        self.incident_id = incident_id
 
 
 class ValidationFailed(FirebreakError):

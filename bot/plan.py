@@ -167,7 +167,7 @@ def _path(loc: tuple) -> str:
 def _from_pydantic(error: dict) -> PlanProblem:
     loc = tuple(part for part in error["loc"] if part not in _UNION_TAGS)
     path = _path(loc) or "(top level)"
-    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+    kind, value, ctx = error["type"], _show(error.get("input")), error.get("ctx") or {}
     field = str(loc[-1]) if loc else ""
     if kind == "extra_forbidden":
         return _unknown_key(loc, path)
@@ -254,6 +254,19 @@ def _unwrap(annotation: Any, *, index: bool) -> Any:
             annotation = args[0]  # Annotated[...] without a model inside
         else:
             return annotation
+
+
+def _show(value: Any) -> str:
+    """A value as the operator wrote it in YAML (null, true, [a, b]), not as Python prints it."""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
+            text = text.removesuffix("...").strip()
+        except yaml.YAMLError:
+            text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _slugify(value: Any) -> str:

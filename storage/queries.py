@@ -5,7 +5,8 @@ from datetime import datetime, timedelta
 from typing import Sequence
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -81,27 +82,30 @@ async def timeline_events(session: AsyncSession, incident_id: int) -> Sequence[T
     return (await session.execute(stmt)).scalars().all()
 
 
+def _insert_ignoring_duplicates(session: AsyncSession, table):
+    """INSERT ... ON CONFLICT DO NOTHING in the session's dialect (SQLite and PostgreSQL share it)."""
+    if session.bind.dialect.name == "postgresql":
+        return pg_insert(table).on_conflict_do_nothing()
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
 async def claim_key(session: AsyncSession, key: str, *, now: datetime, window: timedelta | None = None) -> bool:
     """Record `key` as processed; False when it already was (within `window`, if given).
 
     The primary key settles races: two turns claiming the same key cannot both succeed.
     With a window, an old claim is renewed by compare-and-set on its timestamp.
     """
-    try:
-        async with session.begin_nested():
-            session.add(ProcessedKey(key=key, seen_at=now))
-            await session.flush()
+    stmt = _insert_ignoring_duplicates(session, ProcessedKey.__table__).values(key=key, seen_at=now)
+    if (await session.execute(stmt)).rowcount == 1:
         return True
-    except IntegrityError:
-        pass
     if window is None:
         return False
-    row = (await session.execute(select(ProcessedKey).where(ProcessedKey.key == key))).scalar_one()
-    if now - row.seen_at < window:
+    seen_at = (await session.execute(select(ProcessedKey.seen_at).where(ProcessedKey.key == key))).scalar_one()
+    if now - seen_at < window:
         return False
     result = await session.execute(
         update(ProcessedKey)
-        .where(ProcessedKey.key == key, ProcessedKey.seen_at == row.seen_at)
+        .where(ProcessedKey.key == key, ProcessedKey.seen_at == seen_at)
         .values(seen_at=now)
         .execution_options(synchronize_session=False)
     )

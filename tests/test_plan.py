@@ -267,7 +267,8 @@ BROKEN: list[tuple[str, Mutation, str, list[str]]] = [
     ("zero interval", lambda d: d["plan"].update(review_every="0d"),
      "plan.review_every", ["zero", "45s"]),
     ("unknown key names the allowed keys", lambda d: d["groups"][1].update(recieves=["data"]),
-     "groups[1].recieves", ["did you mean `receives`", "allowed keys here: id, name, members, receives"]),
+     "groups[1].recieves",
+     ["did you mean `receives`", "allowed keys here: id, name, members, receives"]),
     ("unknown nested key", lambda d: d["roles"]["incident_manager"].update(on_declar="none"),
      "roles.incident_manager.on_declar", ["on_declare", "allowed keys here: title, duties"]),
     ("section from a later version", lambda d: d.update(schedules=[]),
@@ -359,7 +360,8 @@ def test_load_plan_raises_plan_error_listing_all(tmp_path: Path, example_data: d
         load_plan(path)
     error = caught.value
     assert isinstance(error, ConfigError)
-    assert [p.path for p in error.problems] == ["services[0].owner_group", "services[1].owner_group"]
+    assert [p.path for p in error.problems] == [
+        "services[0].owner_group", "services[1].owner_group"]
     text = str(error)
     assert str(path) in text and "2 problems" in text
     assert "services[0].owner_group: unknown group `apps`. Fix: " in text

@@ -46,4 +46,5 @@ def require_manager(view: IncidentView, plan: Plan, actor: Actor, *, action: str
         f"Sorry {actor.display}, only {who} may {action} {ref}.{hint}",
         action=action,
         allowed=who,
+        incident_id=view.id,
     )

@@ -37,9 +37,8 @@ class Dedupe:
 
 @dataclass(frozen=True)
 class Refusal:
-    """What to record on the timeline if the action is refused."""
+    """What to record on the incident's timeline if the action is refused."""
 
-    incident_id: int
     actor: Actor
     source: Source
     what: str
@@ -80,7 +79,7 @@ class IncidentService:
                     await self._claim(session, dedupe, now)
                     return await op(session, now)
         except PermissionDenied as denied:
-            if refusal is not None:
+            if refusal is not None and denied.incident_id is not None:
                 await self._record_refusal(refusal, denied, dedupe, now)
             raise
 
@@ -95,7 +94,8 @@ class IncidentService:
         async with self._sessions() as session:
             async with session.begin():
                 await self._claim(session, dedupe, now)
-                record(session, incident_id=refusal.incident_id, kind=Kind.REFUSED, source=refusal.source,
+                assert denied.incident_id is not None
+                record(session, incident_id=denied.incident_id, kind=Kind.REFUSED, source=refusal.source,
                        actor=refusal.actor, now=now, text=f"{refusal.what}: {denied}")
 
     async def read(self, op: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -118,23 +118,27 @@ class IncidentService:
 
     async def target(self, *, conversation_id: str | None, explicit: int | None) -> int:
         """Which incident a command means: the one named, else the one living in this conversation."""
-        if explicit is not None:
-            await self.view(explicit)
-            return explicit
-        if not conversation_id:
-            raise NotFound("Name the incident, e.g. `status INC-7`. Say `list` to see open ones.")
-        homed = await self.read(lambda s: queries.incidents_homed_in(s, conversation_id))
-        open_here = [i for i in homed if lifecycle.is_open(i.status)]
-        if len(open_here) == 1:
-            return open_here[0].id  # type: ignore[return-value]
-        if len(open_here) > 1:
-            names = ", ".join(incident_ref(i.id) for i in open_here[:10])  # type: ignore[arg-type]
-            raise ValidationFailed(
-                f"Several incidents are open in this chat ({names}); name one, e.g. `status {incident_ref(open_here[0].id)}`."  # type: ignore[arg-type]
-            )
-        if homed:
-            return homed[0].id  # type: ignore[return-value]
-        raise NotFound(
-            "No incident lives in this chat. Name one (e.g. `status INC-7`), say `list` to see open "
-            "incidents, or `declare <title>` to start one."
-        )
+        return await self.read(lambda s: find_target(s, conversation_id=conversation_id, explicit=explicit))
+
+
+async def find_target(session: AsyncSession, *, conversation_id: str | None, explicit: int | None) -> int:
+    """The incident named, else the only open incident living in this conversation, else its latest."""
+    if explicit is not None:
+        await incidents.load_view(session, explicit)
+        return explicit
+    if not conversation_id:
+        raise NotFound("Name the incident, e.g. `status INC-7`. Say `list` to see open ones.")
+    homed = await queries.incidents_homed_in(session, conversation_id)
+    open_here = [i for i in homed if lifecycle.is_open(i.status)]
+    if len(open_here) == 1:
+        return open_here[0].id  # type: ignore[return-value]
+    if len(open_here) > 1:
+        names = ", ".join(incident_ref(i.id) for i in open_here[:10])  # type: ignore[arg-type]
+        example = incident_ref(open_here[0].id)  # type: ignore[arg-type]
+        raise ValidationFailed(f"Several incidents are open in this chat ({names}); name one, e.g. `status {example}`.")
+    if homed:
+        return homed[0].id  # type: ignore[return-value]
+    raise NotFound(
+        "No incident lives in this chat. Name one (e.g. `status INC-7`), say `list` to see open "
+        "incidents, or `declare <title>` to start one."
+    )

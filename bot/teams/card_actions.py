@@ -89,7 +89,7 @@ async def _change(ctx: ActionContext, what: str, op) -> dict:
     iid = ctx.incident_id
     try:
         view: IncidentView = await ctx.app.service.execute(
-            op, dedupe=ctx.dedupe(), refusal=Refusal(iid, ctx.actor, Source.CARD, what)
+            op, dedupe=ctx.dedupe(), refusal=Refusal(ctx.actor, Source.CARD, what)
         )
     except Duplicate:
         view = await ctx.app.service.view(iid)

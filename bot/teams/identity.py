@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsInfo
@@ -41,10 +42,28 @@ def account_aad_id(account: ChannelAccount | object) -> str:
 
 
 class IdentityResolver:
-    """Turns the sender of an activity (or someone mentioned) into an Actor with an e-mail."""
+    """Turns the sender of an activity (or someone mentioned) into an Actor with an e-mail.
 
-    def __init__(self, service: IncidentService) -> None:
+    Known e-mails are also kept in memory for a while: every turn needs the actor, and asking
+    the database each time would cost a round trip per turn for a value that rarely changes.
+    """
+
+    def __init__(self, service: IncidentService, *, cache_ttl_s: float = 600.0, cache_size: int = 10_000) -> None:
         self._service = service
+        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._ttl = cache_ttl_s
+        self._size = cache_size
+
+    def _cached(self, aad: str) -> tuple[bool, str | None]:
+        hit = self._cache.get(aad)
+        if hit is None or time.monotonic() - hit[0] > self._ttl:
+            return False, None
+        return True, hit[1]
+
+    def _remember(self, aad: str, email: str | None) -> None:
+        if len(self._cache) >= self._size:
+            self._cache.clear()
+        self._cache[aad] = (time.monotonic(), email)
 
     async def actor_for(self, turn: TurnContext, account: ChannelAccount | None = None) -> Actor:
         account = account or turn.activity.from_property
@@ -52,11 +71,14 @@ class IdentityResolver:
         name = getattr(account, "name", None) or ""
         if not aad:
             return Actor(aad_id="", name=name)
-        known, email = await self._service.read(lambda s: conversations.known_email(s, aad))
+        known, email = self._cached(aad)
+        if not known:
+            known, email = await self._service.read(lambda s: conversations.known_email(s, aad))
         if not known:
             email = await self._lookup_email(turn, account.id)
             await self._service.execute(lambda s, now: conversations.remember_person(
                 s, aad_object_id=aad, display_name=name, email=email, now=now))
+        self._remember(aad, email)
         return Actor(aad_id=aad, name=name, email=email)
 
     async def actor_for_mention(self, turn: TurnContext, mention: Mention) -> Actor:

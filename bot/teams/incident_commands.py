@@ -3,6 +3,7 @@ function through the IncidentService, then refreshes the living card and replies
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain import incidents
 from bot.domain.formatting import format_age, incident_ref, looks_like_incident_ref, parse_incident_ref
 from bot.domain.model import ROLE_ALIASES, ROLE_LABELS, Actor, IncidentView, Role
-from bot.domain.service import Refusal
+from bot.domain.service import Refusal, find_target
 from bot.errors import Duplicate, ValidationFailed
 from bot.teams.cards import incident_card, message_card, timeline_card
 from bot.teams.commands import CommandRegistry
@@ -18,7 +19,7 @@ from bot.teams.context import CommandContext
 
 registry: CommandRegistry[CommandContext] = CommandRegistry()
 TIMELINE_PAGE_SIZE = 20
-Change = Callable[[AsyncSession, object], Awaitable[IncidentView]]
+Change = Callable[[AsyncSession, datetime, int], Awaitable[IncidentView]]
 
 
 def split_ref(args: str) -> tuple[int | None, str]:
@@ -50,13 +51,17 @@ async def target_of(ctx: CommandContext, explicit: int | None) -> int:
 
 
 async def apply_change(
-    ctx: CommandContext, incident_id: int, what: str, op: Change, *, refresh_card: bool = True
+    ctx: CommandContext, explicit: int | None, what: str, change: Change, *, refresh_card: bool = True
 ) -> IncidentView | None:
-    """Run one change (idempotent on the activity), then refresh the card; None for a duplicate."""
+    """Find the incident and apply one change in one transaction (idempotent on the activity),
+    then refresh the card; None for a duplicate delivery."""
+
+    async def op(session: AsyncSession, now: datetime) -> IncidentView:
+        iid = await find_target(session, conversation_id=ctx.conversation_id, explicit=explicit)
+        return await change(session, now, iid)
+
     try:
-        view = await ctx.app.service.execute(
-            op, dedupe=ctx.dedupe, refusal=Refusal(incident_id, ctx.actor, ctx.source, what)
-        )
+        view = await ctx.app.service.execute(op, dedupe=ctx.dedupe, refusal=Refusal(ctx.actor, ctx.source, what))
     except Duplicate:
         return None
     if refresh_card:
@@ -139,12 +144,11 @@ async def reopen(ctx: CommandContext) -> None:
 
 async def _transition(ctx: CommandContext, action: str, done: str) -> None:
     explicit, text = split_ref(ctx.command.args)
-    iid = await target_of(ctx, explicit)
-    view = await apply_change(ctx, iid, action, lambda s, now: incidents.transition(
+    view = await apply_change(ctx, explicit, action, lambda s, now, iid: incidents.transition(
         session=s, plan=ctx.app.service.plan, incident_id=iid, action=action, actor=ctx.actor,
         source=ctx.source, now=now, text=text or None))
     if view:
-        await ctx.reply(f"{incident_ref(iid)} {done} by {ctx.actor.display}.")
+        await ctx.reply(f"{incident_ref(view.id)} {done} by {ctx.actor.display}.")
 
 
 @registry.command("sev", usage="sev <level> [INC-n]", summary="Change an incident's severity", aliases=("severity",))
@@ -158,11 +162,10 @@ async def sev(ctx: CommandContext) -> None:
         raise ValidationFailed(f"Say `sev <level>` with one of {', '.join(plan.severity_ids())}.")
     level = words[0].lower()
     plan.severity(level)
-    iid = await target_of(ctx, explicit)
-    view = await apply_change(ctx, iid, "change severity", lambda s, now: incidents.set_severity(
+    view = await apply_change(ctx, explicit, "change severity", lambda s, now, iid: incidents.set_severity(
         session=s, plan=plan, incident_id=iid, severity=level, actor=ctx.actor, source=ctx.source, now=now))
     if view:
-        await ctx.reply(f"{incident_ref(iid)} is now {level.upper()}.")
+        await ctx.reply(f"{incident_ref(view.id)} is now {level.upper()}.")
 
 
 @registry.command("assign", usage="assign <manager|postmortem|comms|scribe> @person|me [INC-n]",
@@ -179,12 +182,11 @@ async def assign(ctx: CommandContext) -> None:
     if explicit is None and words and looks_like_incident_ref(words[-1]):
         explicit, words = parse_incident_ref(words[-1]), words[:-1]
     assignee = await _assignee(ctx, words[1:])
-    iid = await target_of(ctx, explicit)
-    view = await apply_change(ctx, iid, f"assign {ROLE_LABELS[role].lower()}", lambda s, now: incidents.assign_role(
+    view = await apply_change(ctx, explicit, f"assign {ROLE_LABELS[role].lower()}", lambda s, now, iid: incidents.assign_role(
         session=s, plan=ctx.app.service.plan, incident_id=iid, role=role, assignee=assignee, actor=ctx.actor,
         source=ctx.source, now=now))
     if view:
-        await ctx.reply(f"{assignee.display} is now {ROLE_LABELS[role].lower()} of {incident_ref(iid)}.")
+        await ctx.reply(f"{assignee.display} is now {ROLE_LABELS[role].lower()} of {incident_ref(view.id)}.")
 
 
 async def _assignee(ctx: CommandContext, words: list[str]) -> Actor:
@@ -212,12 +214,11 @@ async def _text_event(ctx: CommandContext, what: str, fn, done: str, *, refresh_
     explicit, text = split_ref(ctx.command.args)
     if not text:
         raise ValidationFailed(f"Say `{what} <text>`, e.g. `{what} rolled back the 14:00 deploy`.")
-    iid = await target_of(ctx, explicit)
-    view = await apply_change(ctx, iid, what, lambda s, now: fn(
+    view = await apply_change(ctx, explicit, what, lambda s, now, iid: fn(
         session=s, incident_id=iid, text=text, actor=ctx.actor, source=ctx.source, now=now),
         refresh_card=refresh_card)
     if view:
-        await ctx.reply(f"{done} {incident_ref(iid)}.")
+        await ctx.reply(f"{done} {incident_ref(view.id)}.")
 
 
 @registry.command("timeline", usage="timeline [INC-n] [page N]", summary="Show an incident's timeline")

@@ -4,7 +4,8 @@
 * `connector.FakeConnector`: the Bot Connector REST API (replies, updates, TeamsInfo calls),
   recording every request and able to fail on demand.
 
-Both start on an ephemeral port in the running event loop (`async with ...`).
+Both listen on an ephemeral loopback port (`async with ...`). The connector runs in the
+test's event loop; the OpenID server in a thread of its own (see its docstring for why).
 """
 from __future__ import annotations
 

@@ -11,14 +11,17 @@ server.metadata_url)` here and mint good or bad tokens:
         forged = idp.mint(app_id=APP_ID, service_url=url, wrong_key=True)
         expired = idp.mint(app_id=APP_ID, service_url=url, expires_in=-3600)
 
-`keys_delay_s` makes the JWKS endpoint slow; `hang=True` makes both endpoints never answer
-(until the server closes). Every server instance publishes its URLs under a random path
-prefix: the SDK caches metadata per URL for a day, process-wide, so a later server reusing
-the same port must not inherit this one's keys.
+`keys_delay_s` makes the JWKS endpoint slow; `hang=True` makes both endpoints answer only
+after `hang_s` (default 30 s) or when the server closes. The server runs in its own thread
+with its own event loop, like the real one: if the SDK ever fetches keys on the event loop
+again, the tests see a stalled loop instead of a deadlock. Every instance publishes its URLs
+under a random path prefix: the SDK caches metadata per URL for a day, process-wide, so a
+later server reusing the same port must not inherit this one's keys.
 """
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from typing import Any
@@ -70,18 +73,22 @@ class FakeOpenIdServer:
         *,
         keys_delay_s: float = 0.0,
         hang: bool = False,
+        hang_s: float = 30.0,
         endorsements: tuple[str, ...] = ("msteams",),
     ) -> None:
         self.key = new_rsa_key()
         self.kid = f"fake-{uuid.uuid4().hex[:8]}"
         self.keys_delay_s = keys_delay_s
         self.hang = hang
+        self.hang_s = hang_s
         self.endorsements = list(endorsements)
         self.metadata_requests = 0
         self.keys_requests = 0
         self._prefix = f"/{uuid.uuid4().hex}"
         self._runner: web.AppRunner | None = None
-        self._closing = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._closing: asyncio.Event | None = None
         self.base_url = ""
 
     @property
@@ -120,7 +127,8 @@ class FakeOpenIdServer:
         public.update({"kid": self.kid, "use": "sig", "endorsements": self.endorsements})
         return public
 
-    async def _stall(self, seconds: float | None) -> None:
+    async def _stall(self, seconds: float) -> None:
+        assert self._closing is not None
         try:
             await asyncio.wait_for(self._closing.wait(), seconds)
         except asyncio.TimeoutError:
@@ -129,7 +137,7 @@ class FakeOpenIdServer:
     async def _metadata(self, request: web.Request) -> web.Response:
         self.metadata_requests += 1
         if self.hang:
-            await self._stall(None)
+            await self._stall(self.hang_s)
         return web.json_response(
             {
                 "issuer": CHANNEL_ISSUER,
@@ -143,23 +151,44 @@ class FakeOpenIdServer:
     async def _keys(self, request: web.Request) -> web.Response:
         self.keys_requests += 1
         if self.hang:
-            await self._stall(None)
+            await self._stall(self.hang_s)
         elif self.keys_delay_s:
             await self._stall(self.keys_delay_s)
         return web.json_response({"keys": [self.jwk()]})
 
-    async def start(self) -> "FakeOpenIdServer":
+    def _serve_forever(self, started: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._closing = asyncio.Event()
         app = web.Application()
         app.router.add_get(f"{self._prefix}/v1/.well-known/openidconfiguration", self._metadata)
         app.router.add_get(f"{self._prefix}/v1/.well-known/keys", self._keys)
-        self._runner, self.base_url = await serve_on_loopback(app)
+        self._runner, self.base_url = loop.run_until_complete(serve_on_loopback(app))
+        started.set()
+        loop.run_forever()
+        loop.run_until_complete(self._runner.cleanup())
+        loop.close()
+
+    async def start(self) -> "FakeOpenIdServer":
+        started = threading.Event()
+        self._thread = threading.Thread(target=self._serve_forever, args=(started,),
+                                        name="fake-openid", daemon=True)
+        self._thread.start()
+        if not await asyncio.to_thread(started.wait, 10):
+            raise RuntimeError("fake OpenID server did not start")
         return self
 
     async def close(self) -> None:
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        def stop() -> None:
+            assert self._closing is not None
+            self._closing.set()
+            loop.call_later(0.05, loop.stop)  # let released handlers answer first
+        loop.call_soon_threadsafe(stop)
+        await asyncio.to_thread(thread.join, 10)
+        self._loop = self._thread = None
 
     async def __aenter__(self) -> "FakeOpenIdServer":
         return await self.start()
