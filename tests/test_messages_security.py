@@ -25,7 +25,10 @@ from tests.fakes.openid import FakeOpenIdServer
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "teams"
 APP_ID = "5f1b2c3d-0000-4000-8000-00000000b07a"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"  # the tenant of the fixture below
+OTHER_TENANT = "11111111-2222-3333-4444-555555555555"
 TEAMS_URL = "https://smba.trafficmanager.net/amer/"
+LOOPBACK_URL = "http://127.0.0.1:9/"  # nothing is sent there by the recording bot
+AAD_ISSUER = "https://sts.windows.net/d6d49420-f39b-4df7-a1dc-d59a935871db/"  # emulator tokens
 MAX_BODY = 64 * 1024
 
 
@@ -61,11 +64,17 @@ def dev_settings() -> Settings:
                     dev=True, max_body=MAX_BODY)
 
 
-def make_app(settings: Settings, bot: RecordingBot, metadata_url: str | None = None) -> web.Application:
+def make_app(settings: Settings, bot: Any, metadata_url: str | None = None) -> web.Application:
     adapter = build_adapter(settings, openid_metadata_url=metadata_url)
+    handler = messages_handler(adapter=adapter, bot=bot, settings=settings)
     app = web.Application()
-    app.router.add_post("/api/messages", messages_handler(adapter=adapter, bot=bot, settings=settings))
+    app.router.add_post("/api/messages", handler)
     return app
+
+
+def client_for(settings: Settings, bot: Any, metadata_url: str | None = None) -> TestClient:
+    """An aiohttp test client for the app (use with `async with`)."""
+    return TestClient(TestServer(make_app(settings, bot, metadata_url)))
 
 
 @pytest.fixture
@@ -77,14 +86,14 @@ async def idp():
 @pytest.fixture
 async def prod(idp):
     bot = RecordingBot()
-    async with TestClient(TestServer(make_app(prod_settings(), bot, idp.metadata_url))) as client:
+    async with client_for(prod_settings(), bot, idp.metadata_url) as client:
         yield client, bot, idp
 
 
 @pytest.fixture
 async def dev():
     bot = RecordingBot()
-    async with TestClient(TestServer(make_app(dev_settings(), bot))) as client:
+    async with client_for(dev_settings(), bot) as client:
         yield client, bot
 
 
@@ -124,10 +133,13 @@ async def test_bad_tokens_are_401_and_never_run_the_bot(prod, case, caplog):
         "bad signature": bearer(mint(app_id=APP_ID, service_url=TEAMS_URL, wrong_key=True)),
         "wrong audience": bearer(mint(app_id="someone-elses-bot", service_url=TEAMS_URL)),
         "expired": bearer(mint(app_id=APP_ID, service_url=TEAMS_URL, expires_in=-3600)),
-        "unknown kid": bearer(mint(app_id=APP_ID, service_url=TEAMS_URL, wrong_key=True, kid="rotated")),
-        "foreign issuer": bearer(mint(app_id=APP_ID, service_url=TEAMS_URL,
-                                      issuer="https://sts.windows.net/d6d49420-f39b-4df7-a1dc-d59a935871db/")),
-        "serviceurl claim mismatch": bearer(mint(app_id=APP_ID, service_url="https://smba.trafficmanager.net/emea/")),
+        "unknown kid": bearer(
+            mint(app_id=APP_ID, service_url=TEAMS_URL, wrong_key=True, kid="rotated")
+        ),
+        "foreign issuer": bearer(mint(app_id=APP_ID, service_url=TEAMS_URL, issuer=AAD_ISSUER)),
+        "serviceurl claim mismatch": bearer(
+            mint(app_id=APP_ID, service_url="https://smba.trafficmanager.net/emea/")
+        ),
         "not a jwt": {"Authorization": "Bearer not.a.jwt"},
         "basic scheme": {"Authorization": "Basic dXNlcjpwYXNz"},
     }[case]
@@ -136,13 +148,15 @@ async def test_bad_tokens_are_401_and_never_run_the_bot(prod, case, caplog):
     assert bot.turns == []
     secret = headers.get("Authorization", "").partition(" ")[2]
     if secret:
-        assert all(secret not in r.getMessage() and secret not in (r.exc_text or "") for r in caplog.records)
+        for record in caplog.records:
+            assert secret not in record.getMessage()
+            assert secret not in (record.exc_text or "")
 
 
 @pytest.mark.parametrize(
     "case, changes",
     [
-        ("wrong tenant", {"channelData": {"tenant": {"id": "11111111-2222-3333-4444-555555555555"}}}),
+        ("wrong tenant", {"channelData": {"tenant": {"id": OTHER_TENANT}}}),
         ("no tenant", {"channelData": {}}),
         ("not msteams", {"channelId": "webchat"}),
         ("serviceUrl not Teams", {"serviceUrl": "https://evil.example.com/"}),
@@ -164,11 +178,10 @@ async def test_valid_token_but_refused_activity_is_401(prod, case, changes, capl
 
 
 async def test_allowed_extra_tenant_is_served(idp):
-    other = "11111111-2222-3333-4444-555555555555"
     bot = RecordingBot()
-    settings = prod_settings(allowed_tenants_raw=other)
-    async with TestClient(TestServer(make_app(settings, bot, idp.metadata_url))) as client:
-        activity = message(channelData={"tenant": {"id": other}})
+    settings = prod_settings(allowed_tenants_raw=OTHER_TENANT)
+    async with client_for(settings, bot, idp.metadata_url) as client:
+        activity = message(channelData={"tenant": {"id": OTHER_TENANT}})
         token = idp.mint(app_id=APP_ID, service_url=TEAMS_URL)
         response = await client.post("/api/messages", json=activity, headers=bearer(token))
     assert response.status in (200, 201)
@@ -230,7 +243,7 @@ async def test_malformed_bodies_are_400(prod, body, content_type):
 
 async def test_activity_that_does_not_deserialize_is_400_not_500(dev):
     client, bot = dev
-    activity = message(serviceUrl="http://127.0.0.1:9/", timestamp="not a date")
+    activity = message(serviceUrl=LOOPBACK_URL, timestamp="not a date")
     response = await client.post("/api/messages", json=activity)
     assert response.status == 400
     assert bot.turns == []
@@ -242,7 +255,7 @@ async def test_activity_that_does_not_deserialize_is_400_not_500(dev):
 async def test_unexpected_error_is_500_without_details_and_logged_with_activity_id(dev, caplog):
     client, bot = dev
     bot.fail_with = RuntimeError("database password is hunter2")
-    activity = message(serviceUrl="http://127.0.0.1:9/")
+    activity = message(serviceUrl=LOOPBACK_URL)
     response = await client.post("/api/messages", json=activity)
     assert response.status == 500
     assert "hunter2" not in await response.text()
@@ -252,7 +265,7 @@ async def test_unexpected_error_is_500_without_details_and_logged_with_activity_
 async def test_permission_error_inside_the_turn_is_500_not_401(dev):
     client, bot = dev
     bot.fail_with = PermissionError("Failed to get access token")  # the SDK would answer 401
-    response = await client.post("/api/messages", json=message(serviceUrl="http://127.0.0.1:9/"))
+    response = await client.post("/api/messages", json=message(serviceUrl=LOOPBACK_URL))
     assert response.status == 500
     assert len(bot.turns) == 1
 
@@ -260,7 +273,9 @@ async def test_permission_error_inside_the_turn_is_500_not_401(dev):
 # -- dev mode ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:56150/_connector", "http://localhost:3979/", "http://[::1]:8080/"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:56150/_connector", "http://localhost:3979/", "http://[::1]:8080/"]
+)
 async def test_dev_mode_accepts_loopback_service_url_without_token(dev, url):
     client, bot = dev
     response = await client.post("/api/messages", json=message(serviceUrl=url))
@@ -269,7 +284,14 @@ async def test_dev_mode_accepts_loopback_service_url_without_token(dev, url):
 
 
 @pytest.mark.parametrize(
-    "url", [TEAMS_URL, "http://10.0.0.5/", "http://127.0.0.1.evil.example/", "http://localhost@evil.example/", None]
+    "url",
+    [
+        TEAMS_URL,
+        "http://10.0.0.5/",
+        "http://127.0.0.1.evil.example/",
+        "http://localhost@evil.example/",
+        None,
+    ],
 )
 async def test_dev_mode_refuses_non_loopback_service_url(dev, url):
     client, bot = dev
@@ -310,14 +332,16 @@ def test_is_allowed_service_url(url, dev, allowed):
 
 
 def test_activity_tenant_id_reads_both_places():
-    assert activity_tenant_id({"conversation": {"tenantId": "a"}, "channelData": {"tenant": {"id": "a"}}}) == "a"
+    both = {"conversation": {"tenantId": "a"}, "channelData": {"tenant": {"id": "a"}}}
+    assert activity_tenant_id(both) == "a"
     assert activity_tenant_id({"channelData": {"tenant": {"id": "b"}}}) == "b"
     assert activity_tenant_id({"conversation": "weird", "channelData": {"tenant": "x"}}) is None
     assert activity_tenant_id([]) is None
 
 
 def test_gate_refuses_disagreeing_tenant_ids():
-    activity = message(conversation={"id": "c", "tenantId": "11111111-2222-3333-4444-555555555555"})
+    activity = message(conversation={"id": "c", "tenantId": OTHER_TENANT})
     assert activity["channelData"]["tenant"]["id"] == TENANT
-    assert gate_activity(activity, prod_settings()) == "conversation.tenantId and channelData.tenant.id disagree"
+    reason = gate_activity(activity, prod_settings())
+    assert reason == "conversation.tenantId and channelData.tenant.id disagree"
     assert gate_activity(message(), prod_settings()) is None

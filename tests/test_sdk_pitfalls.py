@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from botbuilder.core import ActivityHandler, TurnContext
 from botbuilder.core.serializer_helper import serializer_helper as sdk_serializer_helper
 from botbuilder.integration.aiohttp import cloud_adapter as cloud_adapter_module
@@ -26,12 +25,13 @@ from tests.fakes.connector import FakeConnector
 from tests.fakes.openid import FakeOpenIdServer
 from tests.test_messages_security import (
     APP_ID,
+    LOOPBACK_URL,
     TEAMS_URL,
     RecordingBot,
     bearer,
+    client_for,
     dev_settings,
     load,
-    make_app,
     message,
     prod_settings,
 )
@@ -45,7 +45,9 @@ class CardBot(ActivityHandler):
     def __init__(self) -> None:
         self.verbs: list[str] = []
 
-    async def on_adaptive_card_invoke(self, turn_context: TurnContext, invoke_value: Any) -> AdaptiveCardInvokeResponse:
+    async def on_adaptive_card_invoke(
+        self, turn_context: TurnContext, invoke_value: Any
+    ) -> AdaptiveCardInvokeResponse:
         self.verbs.append(invoke_value.action["verb"])  # a plain dict in 4.17 (DESIGN.md 6)
         return AdaptiveCardInvokeResponse(
             status_code=200, type=CARD_RESPONSE["type"], value=copy.deepcopy(CARD_RESPONSE["value"])
@@ -68,7 +70,7 @@ def patched():
 
 async def test_action_execute_invoke_returns_the_card_with_200():
     bot = CardBot()
-    async with FakeConnector() as fc, TestClient(TestServer(make_app(dev_settings(), bot))) as client:
+    async with FakeConnector() as fc, client_for(dev_settings(), bot) as client:
         response = await client.post("/api/messages", json=invoke_activity(fc.url))
         assert response.status == 200, await response.text()
         assert response.content_type == "application/json"
@@ -86,7 +88,7 @@ async def test_without_the_patch_the_same_invoke_is_a_500(monkeypatch, caplog):
 
     monkeypatch.setattr(cloud_adapter_module, "serializer_helper", original)
     bot = CardBot()
-    async with FakeConnector() as fc, TestClient(TestServer(make_app(dev_settings(), bot))) as client:
+    async with FakeConnector() as fc, client_for(dev_settings(), bot) as client:
         response = await client.post("/api/messages", json=invoke_activity(fc.url))
     assert response.status == 500
     assert bot.verbs == ["resolve"]  # the handler ran; only the response writing crashed
@@ -99,7 +101,7 @@ async def test_handler_returning_a_plain_dict_body_also_works():
         async def on_adaptive_card_invoke(self, turn_context, invoke_value):
             return copy.deepcopy(CARD_RESPONSE)
 
-    async with FakeConnector() as fc, TestClient(TestServer(make_app(dev_settings(), DictBot()))) as client:
+    async with FakeConnector() as fc, client_for(dev_settings(), DictBot()) as client:
         response = await client.post("/api/messages", json=invoke_activity(fc.url))
         assert response.status == 200
         assert await response.json() == CARD_RESPONSE
@@ -144,9 +146,9 @@ async def test_every_turn_builds_retry_policies(monkeypatch):
 
     monkeypatch.setattr(ClientRetryPolicy, "__init__", counting_init)
     bot = RecordingBot()
-    async with TestClient(TestServer(make_app(dev_settings(), bot))) as client:
+    async with client_for(dev_settings(), bot) as client:
         for _ in range(2):
-            response = await client.post("/api/messages", json=message(serviceUrl="http://127.0.0.1:9/"))
+            response = await client.post("/api/messages", json=message(serviceUrl=LOOPBACK_URL))
             assert response.status in (200, 201)
     assert len(bot.turns) == 2
     assert len(built) >= 2
@@ -183,7 +185,7 @@ async def test_replies_reach_the_connector_through_the_sized_pool():
         async def on_message_activity(self, turn_context):
             await turn_context.send_activity("ack")
 
-    async with FakeConnector() as fc, TestClient(TestServer(make_app(dev_settings(), EchoBot()))) as client:
+    async with FakeConnector() as fc, client_for(dev_settings(), EchoBot()) as client:
         response = await client.post("/api/messages", json=message(serviceUrl=fc.url))
         assert response.status in (200, 201)
         replies = fc.find(method="POST", path=r"/activities")
@@ -206,15 +208,15 @@ async def _ticking(stop: asyncio.Event, gaps: list[float]) -> None:
 async def test_slow_key_server_does_not_stall_the_event_loop():
     bot = RecordingBot()
     async with FakeOpenIdServer(keys_delay_s=2.0) as idp:
-        app = make_app(prod_settings(), bot, idp.metadata_url)
-        async with TestClient(TestServer(app)) as client:
+        async with client_for(prod_settings(), bot, idp.metadata_url) as client:
             stop, gaps = asyncio.Event(), []
             ticker = asyncio.create_task(_ticking(stop, gaps))
             token = idp.mint(app_id=APP_ID, service_url=TEAMS_URL)
             started = time.monotonic()
-            responses = await asyncio.gather(
-                *(client.post("/api/messages", json=message(), headers=bearer(token)) for _ in range(3))
-            )
+            posts = [
+                client.post("/api/messages", json=message(), headers=bearer(token)) for _ in range(3)
+            ]
+            responses = await asyncio.gather(*posts)
             elapsed = time.monotonic() - started
             stop.set()
             await ticker
@@ -230,7 +232,7 @@ async def test_hung_key_server_times_out_with_401():
     bot = RecordingBot()
     try:
         async with FakeOpenIdServer(hang=True) as idp:
-            async with TestClient(TestServer(make_app(prod_settings(), bot, idp.metadata_url))) as client:
+            async with client_for(prod_settings(), bot, idp.metadata_url) as client:
                 stop, gaps = asyncio.Event(), []
                 ticker = asyncio.create_task(_ticking(stop, gaps))
                 token = idp.mint(app_id=APP_ID, service_url=TEAMS_URL)
@@ -259,8 +261,8 @@ async def test_outbound_credentials_are_reused_across_turns():
     caching = CachingCredentialsFactory(sdk)
     first = await caching.create_credentials(*args)
     assert await caching.create_credentials(*args) is first
-    other_scope = await caching.create_credentials(APP_ID, "https://graph.microsoft.com", args[2], True)
-    assert other_scope is not first
+    other = await caching.create_credentials(APP_ID, "https://graph.microsoft.com", args[2], True)
+    assert other is not first
 
 
 def test_patches_are_idempotent():

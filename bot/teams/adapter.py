@@ -68,8 +68,9 @@ class _SdkConfiguration:
         self.APP_TYPE = "MultiTenant" if dev else settings.app_type
         self.APP_TENANTID = settings.app_tenant_id
         self.VALIDATE_AUTHORITY = True
-        self.TO_CHANNEL_FROM_BOT_LOGIN_URL = AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX
-        self.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE = AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
+        constants = AuthenticationConstants
+        self.TO_CHANNEL_FROM_BOT_LOGIN_URL = constants.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX
+        self.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE = constants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
         self.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = CHANNEL_TOKEN_ISSUER
         self.OAUTH_URL = AuthenticationConstants.OAUTH_URL
         self.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = metadata_url
@@ -79,7 +80,10 @@ class _SdkConfiguration:
         self.CALLER_ID = CallerIdConstants.public_azure_channel
 
     def __repr__(self) -> str:
-        return f"_SdkConfiguration(APP_ID={self.APP_ID!r}, APP_TYPE={self.APP_TYPE!r}, APP_PASSWORD=***)"
+        return (
+            f"_SdkConfiguration(APP_ID={self.APP_ID!r}, APP_TYPE={self.APP_TYPE!r}, "
+            "APP_PASSWORD=***)"
+        )
 
 
 class CachingCredentialsFactory(ServiceClientCredentialsFactory):
@@ -208,7 +212,9 @@ def build_adapter(
     settings.require_production_ready()
     apply_sdk_patches()
     configuration = _SdkConfiguration(settings, openid_metadata_url or PUBLIC_OPENID_METADATA_URL)
-    credentials = CachingCredentialsFactory(ConfigurationServiceClientCredentialFactory(configuration))
+    credentials = CachingCredentialsFactory(
+        ConfigurationServiceClientCredentialFactory(configuration)
+    )
     sdk_auth = ConfigurationBotFrameworkAuthentication(
         configuration,
         credentials_factory=credentials,

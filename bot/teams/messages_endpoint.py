@@ -74,9 +74,10 @@ def _answer_failure(exc: Exception, *, turn_started: bool, activity_id: str) -> 
             return _plain(exc.status)
     # Inside the turn even a PermissionError (say, the bot's own outbound token request
     # failing, which CloudAdapter would answer 401) is our fault, not the caller's.
+    shown = exc.__context__ if isinstance(exc, web.HTTPUnauthorized) else exc
     log.error(
         "activity %s: unexpected error while processing (turn started: %s)",
-        activity_id, turn_started, exc_info=exc.__context__ if isinstance(exc, web.HTTPUnauthorized) else exc,
+        activity_id, turn_started, exc_info=shown,
     )
     return _plain(500, "internal error")
 

@@ -143,6 +143,9 @@ async def _bounded_refresh(self: Any) -> None:
         timeout_s = _key_fetch_timeout_s
         work = loop.run_in_executor(_key_pool(), _fetch_keys_blocking, self.url, timeout_s)
         inflight = asyncio.ensure_future(asyncio.wait_for(work, timeout_s))
+        # Every waiter may have been cancelled; mark the outcome as seen so asyncio does
+        # not log "exception was never retrieved" for a failure we already report.
+        inflight.add_done_callback(lambda t: t.cancelled() or t.exception())
         self._firebreak_inflight = inflight
     try:
         keys = await asyncio.shield(inflight)

@@ -90,7 +90,11 @@ def _dig(obj: Any, *keys: str) -> Any:
 def activity_tenant_id(activity: Any) -> str | None:
     """The Entra ID tenant an activity comes from: `conversation.tenantId`, else
     `channelData.tenant.id`; None when neither is a non-empty string."""
-    for value in (_dig(activity, "conversation", "tenantId"), _dig(activity, "channelData", "tenant", "id")):
+    candidates = (
+        _dig(activity, "conversation", "tenantId"),
+        _dig(activity, "channelData", "tenant", "id"),
+    )
+    for value in candidates:
         if isinstance(value, str) and value:
             return value
     return None

@@ -10,7 +10,7 @@ and answers like the real service, using the documented responses in
     PUT  /v3/conversations/{cid}/activities/{aid}           200 {"id": aid} (update)
     DELETE /v3/conversations/{cid}/activities/{aid}         200
     GET  /v3/conversations/{cid}/members/{uid}              docs-GET-member.json
-    GET  /v3/conversations/{cid}/members                    the members of docs-GET-pagedmembers.json
+    GET  /v3/conversations/{cid}/members                    docs-GET-pagedmembers.json's members
     GET  /v3/conversations/{cid}/pagedmembers               docs-GET-pagedmembers.json
     GET  /v3/teams/{tid}                                    docs-GET-team-details.json
     GET  /v3/teams/{tid}/conversations                      docs-GET-team-channels.json
@@ -51,7 +51,8 @@ from aiohttp import web
 
 from tests.fakes import serve_on_loopback
 
-DEFAULT_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "teams" / "connector-responses"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+DEFAULT_FIXTURES = SHARED / "fixtures" / "teams" / "connector-responses"
 
 
 @dataclass
@@ -132,17 +133,23 @@ class FakeConnector:
         """The next `times` matching requests get `status` (e.g. 429 with Retry-After)."""
         if body is None:
             body = {"error": {"code": f"Http{status}", "message": "scripted failure"}}
-        self.script(path_regex, status=status, body=body, headers=headers, times=times, method=method)
+        self.script(
+            path_regex, status=status, body=body, headers=headers, times=times, method=method
+        )
 
-    def delay_next(self, path_regex: str, seconds: float, *, times: int = 1, method: str | None = None) -> None:
+    def delay_next(
+        self, path_regex: str, seconds: float, *, times: int = 1, method: str | None = None
+    ) -> None:
         """The next `times` matching requests are answered normally after `seconds`."""
         self.script(path_regex, delay_s=seconds, times=times, method=method)
 
     def find(self, *, method: str | None = None, path: str | None = None) -> list[RecordedRequest]:
         """Recorded requests with this method and/or whose path matches the regex."""
         return [
-            r for r in self.requests
-            if (method is None or r.method == method.upper()) and (path is None or re.search(path, r.path))
+            r
+            for r in self.requests
+            if (method is None or r.method == method.upper())
+            and (path is None or re.search(path, r.path))
         ]
 
     def clear(self) -> None:
@@ -162,8 +169,11 @@ class FakeConnector:
         route = request.match_info.route.name
         info = request.match_info
         if route == "create_conversation":
-            return 201, {"id": self._new_id("a:fake-conversation-"), "activityId": self._new_id("fake-activity-"),
-                         "serviceUrl": self.url}
+            return 201, {
+                "id": self._new_id("a:fake-conversation-"),
+                "activityId": self._new_id("fake-activity-"),
+                "serviceUrl": self.url,
+            }
         if route == "send":
             return 201, {"id": self._new_id("fake-activity-")}
         if route == "reply":
@@ -182,7 +192,7 @@ class FakeConnector:
             return 200, self._fixture("docs-GET-team-details.json")
         if route == "team_channels":
             return 200, self._fixture("docs-GET-team-channels.json")
-        return 404, {"error": {"code": "NotFound", "message": "the fake connector has no such route"}}
+        return 404, {"error": {"code": "NotFound", "message": "no such route in the fake"}}
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()

@@ -1,19 +1,6 @@
 import pytest
 
-from tests.fakes.connector import FakeConnector
 from tests.http.harness import start_harness
-from tests.support import FakeClock
-
-
-@pytest.fixture
-async def connector():
-    async with FakeConnector() as fc:
-        yield fc
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
 
 
 @pytest.fixture

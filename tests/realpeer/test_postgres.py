@@ -1,0 +1,65 @@
+"""The same flows on a real PostgreSQL: migrations, incidents, idempotency, dialog state."""
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from app import create_app
+from bot.config import Settings
+from storage.db import create_engine
+from aiohttp.test_utils import TestClient, TestServer
+
+from tests.http.harness import GROUP, PERSONAL, Harness
+
+pytestmark = pytest.mark.realpeer
+
+
+@pytest.fixture
+async def pg_harness(postgres_url, connector, clock):
+    # a fresh schema per test keeps tests independent on one server
+    schema_db = f"t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(postgres_url)
+    async with admin.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f"CREATE DATABASE {schema_db}"))
+    await admin.dispose()
+    url = postgres_url.rsplit("/", 1)[0] + f"/{schema_db}"
+    app = create_app(Settings(DATABASE_URL=url, FIREBREAK_DEV=True), clock=clock)
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    yield Harness(client, connector, clock)
+    await client.close()
+
+
+async def test_incident_lifecycle_on_postgres(pg_harness):
+    h = pg_harness
+    await h.say("declare Dataverse API errors sev2 service:dataverse", GROUP)
+    await h.say("ack", GROUP)
+    await h.say("note investigating throttling", GROUP)
+    await h.say("resolve plugin rolled back", GROUP)
+    inc = await h.incident(1)
+    assert (inc.status, inc.service_id, inc.resolution_summary) == ("resolved", "dataverse", "plugin rolled back")
+    assert inc.declared_at.tzinfo is not None
+    kinds = [e.kind for e in await h.timeline(1)]
+    assert kinds == ["declared", "role_assigned", "status_changed", "note", "status_changed"]
+
+
+async def test_duplicate_delivery_and_card_window_on_postgres(pg_harness):
+    h = pg_harness
+    body = h.activity(PERSONAL, text="declare Once only sev3", activity_id="dup-1")
+    await h.post(body)
+    await h.post(body)
+    assert await h.open_count() == 1
+    await h.press("incident.set_severity", {"incident_id": 1, "severity": "sev1"})
+    await h.press("incident.set_severity", {"incident_id": 1, "severity": "sev1"})
+    assert [e.kind for e in await h.timeline(1)].count("severity_changed") == 1
+
+
+async def test_dialog_state_on_postgres(pg_harness):
+    h = pg_harness
+    await h.say("declare")
+    await h.say("Gateway offline")
+    await h.say("sev2")
+    await h.say("on-prem-data-gateway")
+    inc = await h.incident(1)
+    assert (inc.title, inc.severity, inc.service_id) == ("Gateway offline", "sev2", "on-prem-data-gateway")
