@@ -16,15 +16,13 @@ from typing import Sequence
 from aiohttp import web
 from botbuilder.core import ConversationState
 from botbuilder.dialogs import DialogSet
-from prometheus_client import CollectorRegistry, Counter, generate_latest, CONTENT_TYPE_LATEST
-from sqlalchemy import text
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings, load_settings
 from bot.domain.model import Source
 from bot.domain.service import IncidentService
 from bot.errors import ConfigError
-from bot.logs import configure_logging, request_id_var
+from bot.logs import configure_logging
 from bot.plan import Plan, check_plan_file, format_problems, load_plan
 from bot.teams.adapter import build_adapter
 from bot.teams.card_actions import actions as card_actions
@@ -37,6 +35,7 @@ from bot.teams.publisher import CardPublisher
 from bot.teams.router import TurnRouter
 from bot.teams.sdk_patches import configure_reply_executor
 from bot.teams.state_storage import DatabaseStorage
+from bot.web import HttpMetrics, add_ops_routes, request_middleware
 from dialogs.declare import DeclareDialog
 from storage import migrate
 from storage.db import create_engine, read_session_factory, session_factory
@@ -69,12 +68,7 @@ def create_app(
     dialog_state = conversation_state.create_property("DialogState")
     dialog_set = DialogSet(dialog_state)
 
-    router_holder: dict[str, TurnRouter] = {}
-
-    async def handle_error(turn, error):
-        await on_turn_error(router_holder["router"], turn, error)
-
-    adapter = build_adapter(settings, openid_metadata_url=openid_metadata_url, on_error=handle_error)
+    adapter = build_adapter(settings, openid_metadata_url=openid_metadata_url)
     publisher = CardPublisher(adapter=adapter, app_id=settings.app_id, service=service, dev=settings.dev)
     identity = IdentityResolver(service)
     teams = TeamsServices(service=service, publisher=publisher, identity=identity, commands=command_registry)
@@ -85,51 +79,21 @@ def create_app(
 
     dialog_set.add(DeclareDialog(plan=lambda: loaded_plan, on_complete=finish_declare))
     router = TurnRouter(app=teams, actions=card_actions, dialogs=dialog_set, conversation_state=conversation_state)
-    router_holder["router"] = router
+
+    async def handle_error(turn, error: Exception) -> None:
+        await on_turn_error(router, turn, error)
+
+    adapter.on_turn_error = handle_error
     teams.start_declare_dialog = router.start_declare_dialog
     bot = FirebreakBot(router=router, conversation_state=conversation_state)
 
-    metrics = CollectorRegistry()
-    requests_total = Counter("firebreak_http_requests", "HTTP requests by route and status", ["route", "status"], registry=metrics)
-
-    @web.middleware
-    async def request_context(request: web.Request, handler):
-        token = request_id_var.set(request.headers.get("X-Request-Id") or request.headers.get("MS-CV") or _short_id())
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            requests_total.labels(request.match_info.route.resource.canonical if request.match_info.route.resource else "?", str(exc.status)).inc()
-            raise
-        finally:
-            request_id_var.reset(token)
-        route = request.match_info.route.resource.canonical if request.match_info.route.resource else "?"
-        requests_total.labels(route, str(response.status)).inc()
-        return response
-
-    app = web.Application(middlewares=[request_context], client_max_size=settings.max_body)
+    metrics = HttpMetrics()
+    app = web.Application(middlewares=[request_middleware(metrics)], client_max_size=settings.max_body)
     app[ENGINE_KEY] = engine
     app[SERVICE_KEY] = service
     app[ADAPTER_KEY] = adapter
-
-    async def healthz(_request: web.Request) -> web.Response:
-        return web.json_response({"status": "alive"})
-
-    async def readyz(_request: web.Request) -> web.Response:
-        try:
-            async with engine.connect() as conn:
-                await asyncio.wait_for(conn.execute(text("SELECT 1")), 5)
-        except Exception as exc:
-            log.warning("readiness check failed: %s", type(exc).__name__)
-            return web.json_response({"status": "not ready", "database": "unreachable"}, status=503)
-        return web.json_response({"status": "ready", "database": "ok"})
-
-    async def metrics_view(_request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(metrics), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
     app.router.add_post("/api/messages", messages_handler(adapter=adapter, bot=bot, settings=settings))
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_view)
+    add_ops_routes(app, engine=engine, metrics=metrics)
 
     async def on_startup(_app: web.Application) -> None:
         configure_reply_executor(asyncio.get_running_loop(), settings.reply_threads)
@@ -145,12 +109,6 @@ def create_app(
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     return app
-
-
-def _short_id() -> str:
-    import uuid
-
-    return uuid.uuid4().hex[:12]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from botbuilder.core import ActivityHandler, TurnContext
 
 from bot.config import Settings
+from bot.errors import ConfigError
 from bot.teams.adapter import build_adapter
 from bot.teams.messages_endpoint import messages_handler
 from bot.teams.security import activity_tenant_id, gate_activity, is_allowed_service_url
@@ -186,6 +187,11 @@ async def test_allowed_extra_tenant_is_served(idp):
         response = await client.post("/api/messages", json=activity, headers=bearer(token))
     assert response.status in (200, 201)
     assert len(bot.turns) == 1
+
+
+def test_production_without_credentials_refuses_to_build():
+    with pytest.raises(ConfigError, match="MICROSOFT_APP_ID"):
+        build_adapter(prod_settings(app_id=""))
 
 
 # -- size and shape ---------------------------------------------------------------------------

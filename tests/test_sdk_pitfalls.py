@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import pytest
-from botbuilder.core import ActivityHandler, TurnContext
+from botbuilder.core import ActivityHandler, MessageFactory, TurnContext
 from botbuilder.core.serializer_helper import serializer_helper as sdk_serializer_helper
 from botbuilder.integration.aiohttp import cloud_adapter as cloud_adapter_module
 from botbuilder.schema import AdaptiveCardInvokeResponse
@@ -193,6 +193,41 @@ async def test_replies_reach_the_connector_through_the_sized_pool():
     assert "Session.request" in submitted
 
 
+async def test_msrest_retries_429_on_put_silently_but_not_on_post():
+    """Not patched, pinned down for the outbox: urllib3 2.x ignores msrest's
+    `method_whitelist`, so POST (send, reply) is never retried, while PUT (update) and GET
+    (TeamsInfo) on 429/5xx are retried inside the reply thread, sleeping the Retry-After."""
+    outcomes: list[str] = []
+    fc = FakeConnector()
+
+    class SendThenUpdate(ActivityHandler):
+        async def on_message_activity(self, turn_context):
+            sent = await turn_context.send_activity("first")
+            update = MessageFactory.text("edited")
+            update.id = sent.id
+            await turn_context.update_activity(update)
+            outcomes.append("updated")
+            fc.fail_next(r"/activities", 503, method="POST", times=2)  # 2nd used only on retry
+            try:
+                await turn_context.send_activity("second")
+            except Exception as exc:  # noqa: BLE001 - the failure is what we look at
+                outcomes.append(type(exc).__name__)
+
+    async with fc, client_for(dev_settings(), SendThenUpdate()) as client:
+        fc.fail_next(r"/activities/", 429, headers={"Retry-After": "1"}, method="PUT")
+        activity = message(serviceUrl=fc.url)
+        started = time.monotonic()
+        response = await client.post("/api/messages", json=activity)
+        elapsed = time.monotonic() - started
+        assert response.status in (200, 201)
+        puts = fc.find(method="PUT")
+        posts = fc.find(method="POST", path=r"/activities")
+    assert [p.status for p in puts] == [429, 200]
+    assert elapsed >= 0.9  # the Retry-After was slept in a reply thread
+    assert [p.status for p in posts] == [200, 503]  # the failed POST was not retried
+    assert outcomes[0] == "updated" and outcomes[1] == "HttpOperationError"
+
+
 # (b) signing-key fetch ----------------------------------------------------------------------
 
 
@@ -213,9 +248,8 @@ async def test_slow_key_server_does_not_stall_the_event_loop():
             ticker = asyncio.create_task(_ticking(stop, gaps))
             token = idp.mint(app_id=APP_ID, service_url=TEAMS_URL)
             started = time.monotonic()
-            posts = [
-                client.post("/api/messages", json=message(), headers=bearer(token)) for _ in range(3)
-            ]
+            body, headers = message(), bearer(token)
+            posts = [client.post("/api/messages", json=body, headers=headers) for _ in range(3)]
             responses = await asyncio.gather(*posts)
             elapsed = time.monotonic() - started
             stop.set()

@@ -7,6 +7,7 @@ once and records once. A refused action rolls back, then the refusal itself is r
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Awaitable, Callable, Sequence, TypeVar
@@ -24,6 +25,7 @@ from storage import queries
 from storage.models import Incident, TimelineEvent
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 CARD_ACTION_WINDOW = timedelta(seconds=60)
 
 
@@ -77,11 +79,15 @@ class IncidentService:
             async with self._sessions() as session:
                 async with session.begin():
                     await self._claim(session, dedupe, now)
-                    return await op(session, now)
+                    result = await op(session, now)
         except PermissionDenied as denied:
+            log.info("refused: %s", denied.action, extra={"incident_id": denied.incident_id})
             if refusal is not None and denied.incident_id is not None:
                 await self._record_refusal(refusal, denied, dedupe, now)
             raise
+        if isinstance(result, IncidentView):
+            log.info("incident change committed", extra={"incident_id": result.id})
+        return result
 
     async def _claim(self, session: AsyncSession, dedupe: Sequence[Dedupe], now: datetime) -> None:
         for item in dedupe:

@@ -60,7 +60,10 @@ class Harness:
     async def post(self, body: dict) -> tuple[int, Any]:
         resp = await self.client.post("/api/messages", json=body)
         raw = await resp.text()
-        return resp.status, (json.loads(raw) if raw else None)
+        try:
+            return resp.status, (json.loads(raw) if raw else None)
+        except json.JSONDecodeError:
+            return resp.status, raw
 
     async def say(self, text: str, fixture: str = PERSONAL, **kw: Any) -> tuple[int, Any]:
         return await self.post(self.activity(fixture, text=text, **kw))
