@@ -8,6 +8,7 @@ import copy
 import logging
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from botbuilder.core.serializer_helper import serializer_helper as sdk_serialize
 from botbuilder.integration.aiohttp import cloud_adapter as cloud_adapter_module
 from botbuilder.schema import AdaptiveCardInvokeResponse
 from botframework.connector.auth import PasswordServiceClientCredentialFactory
+from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor
 from msrest.universal_http.requests import ClientRetryPolicy
 
 from bot.teams import sdk_patches
@@ -225,7 +227,7 @@ async def test_msrest_retries_429_on_put_silently_but_not_on_post():
     assert [p.status for p in puts] == [429, 200]
     assert elapsed >= 0.9  # the Retry-After was slept in a reply thread
     assert [p.status for p in posts] == [200, 503]  # the failed POST was not retried
-    assert outcomes[0] == "updated" and outcomes[1] == "HttpOperationError"
+    assert outcomes[0] == "updated" and outcomes[1] == "ErrorResponseException"
 
 
 # (b) signing-key fetch ----------------------------------------------------------------------
@@ -281,6 +283,29 @@ async def test_hung_key_server_times_out_with_401():
     assert 0.9 <= elapsed < 5
     assert max(gaps) < 0.5
     assert bot.turns == []
+
+
+async def test_key_endpoint_outage_falls_back_to_cached_keys():
+    apply_sdk_patches(key_fetch_timeout_s=1.0)
+    bot = RecordingBot()
+    try:
+        async with FakeOpenIdServer() as idp:
+            async with client_for(prod_settings(), bot, idp.metadata_url) as client:
+                headers = bearer(idp.mint(app_id=APP_ID, service_url=TEAMS_URL))
+                first = await client.post("/api/messages", json=message(), headers=headers)
+                assert first.status == 201
+                # A day later the key endpoint hangs.
+                cached = JwtTokenExtractor.metadataCache[idp.metadata_url]
+                cached.last_updated -= timedelta(days=2)
+                idp.hang = True
+                second = await client.post("/api/messages", json=message(), headers=headers)
+                fetches = idp.metadata_requests
+                third = await client.post("/api/messages", json=message(), headers=headers)
+    finally:
+        apply_sdk_patches(key_fetch_timeout_s=10.0)
+    assert (second.status, third.status) == (201, 201)
+    assert fetches == 2 and idp.metadata_requests == 2  # no refetch for the next 5 minutes
+    assert len(bot.turns) == 3
 
 
 # outbound credentials -----------------------------------------------------------------------

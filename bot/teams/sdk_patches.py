@@ -76,7 +76,7 @@ def configure_reply_executor(loop: asyncio.AbstractEventLoop, threads: int) -> T
 def _patch_retry_policy() -> None:
     """msrest 0.7.1 `ClientRetryPolicy.__init__` computes
     `[i for i in range(999) if i not in self.safe_codes]` with `safe_codes` a 502-item list:
-    ~500k comparisons, ~5 ms CPU. CloudAdapter pays it at least twice per turn, because every
+    ~500k comparisons, 5-7 ms CPU. CloudAdapter pays it twice per turn, because every
     turn builds a fresh `ConnectorClient` (`_ConnectorFactoryImpl.create`) and a fresh
     `TokenApiClient` (`create_user_token_client`), each with a new msrest `Configuration`
     -> `RequestHTTPSenderConfiguration.__init__` -> `ClientRetryPolicy()`.
@@ -172,12 +172,24 @@ def _find_key(self: Any, key_id: str) -> Any:
     return None
 
 
+_STALE_RETRY = timedelta(minutes=5)
+
+
 async def _get_key(self: Any, key_id: str) -> Any:
     """Replacement for `_OpenIdMetadata.get`: same cache rules (refresh daily, and at most
     hourly on an unknown key), but an unknown key is a PermissionError, not an
-    AttributeError on None further down."""
+    AttributeError on None further down. If the daily refresh fails while keys are cached,
+    the stale keys keep serving (Microsoft rotates them weeks apart) and the refresh is
+    retried in 5 minutes, so an outage of the key endpoint does not take the bot down, or
+    make every turn wait for the fetch timeout."""
     if self.last_updated < datetime.now() - timedelta(days=1):
-        await self._refresh()
+        try:
+            await self._refresh()
+        except PermissionError as exc:
+            if not self.keys:
+                raise
+            log.warning("signing-key refresh failed, using cached keys: %s", exc)
+            self.last_updated = datetime.now() - timedelta(days=1) + _STALE_RETRY
     key = self._find(key_id)
     if key is None and self.last_updated < datetime.now() - timedelta(hours=1):
         await self._refresh()
