@@ -38,7 +38,7 @@ from bot.teams.state_storage import DatabaseStorage
 from bot.web import HttpMetrics, add_ops_routes, request_middleware
 from dialogs.declare import DeclareDialog
 from storage import migrate
-from storage.db import create_engine, read_session_factory, session_factory
+from storage.db import Database
 
 log = logging.getLogger("firebreak")
 
@@ -59,12 +59,11 @@ def create_app(
     settings.require_production_ready()
     clock = clock or SystemClock()
     loaded_plan = plan or load_plan(settings.plan_path)
-    engine = create_engine(settings.database_url)
-    sessions = session_factory(engine)
-    read_sessions = read_session_factory(engine)
-    service = IncidentService(sessions=sessions, read_sessions=read_sessions, plan=lambda: loaded_plan, clock=clock)
+    db = Database.from_url(settings.database_url)
+    engine = db.engine
+    service = IncidentService(db=db, plan=lambda: loaded_plan, clock=clock)
 
-    conversation_state = ConversationState(DatabaseStorage(sessions, clock=clock, read_sessions=read_sessions))
+    conversation_state = ConversationState(DatabaseStorage(db, clock=clock))
     dialog_state = conversation_state.create_property("DialogState")
     dialog_set = DialogSet(dialog_state)
 
@@ -104,7 +103,7 @@ def create_app(
             raise ConfigError(problem)
 
     async def on_cleanup(_app: web.Application) -> None:
-        await engine.dispose()
+        await db.dispose()
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)

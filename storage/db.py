@@ -6,9 +6,10 @@ SQLite needs care to behave under concurrent turns: WAL so readers never block t
 """
 from __future__ import annotations
 
+import asyncio
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import AsyncIterator
-from contextlib import asynccontextmanager
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
@@ -30,11 +31,6 @@ def async_url(raw: str) -> URL:
         f"DATABASE_URL uses '{url.drivername}'; Firebreak supports sqlite:///PATH and "
         "postgresql://user:pass@host/db"
     )
-
-
-def is_sqlite(raw: str) -> bool:
-    """True when the URL names an SQLite database."""
-    return make_url(raw).get_backend_name() == "sqlite"
 
 
 def ensure_sqlite_dir(raw: str) -> None:
@@ -78,19 +74,37 @@ def create_engine(raw_url: str, *, echo: bool = False) -> AsyncEngine:
     return create_async_engine(url, echo=echo, pool_pre_ping=True)
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep loaded objects usable after commit (cards render from them)."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+class Database:
+    """The engine plus the two ways to use it: write transactions and read-only sessions.
 
+    On SQLite, writers of this process also queue on an asyncio lock before `BEGIN IMMEDIATE`:
+    SQLite's own busy handler waits by sleeping (up to 100 ms a try), so without the queue
+    concurrent turns pay those sleeps as tail latency. Other processes still queue at BEGIN.
+    """
 
-def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions for queries that write nothing: on SQLite they begin without the write lock."""
-    return async_sessionmaker(engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False)
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._writer = async_sessionmaker(engine, expire_on_commit=False)
+        self._reader = async_sessionmaker(engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False)
+        self._write_queue = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
+    @classmethod
+    def from_url(cls, raw_url: str) -> "Database":
+        return cls(create_engine(raw_url))
 
-@asynccontextmanager
-async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commit on success, roll back on any exception."""
-    async with factory() as session:
-        async with session.begin():
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commit on success, roll back on any exception."""
+        async with self._write_queue or nullcontext():
+            async with self._writer() as session:
+                async with session.begin():
+                    yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for queries that write nothing (no write lock on SQLite)."""
+        async with self._reader() as session:
             yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

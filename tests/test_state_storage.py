@@ -28,7 +28,7 @@ from botbuilder.schema import Activity
 from botbuilder.testing.storage_base_tests import StorageBaseTests
 
 from bot.teams.state_storage import DatabaseStorage, EtagConflict
-from storage.db import create_engine, session_factory
+from storage.db import Database, create_engine
 from storage.migrate import upgrade
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,7 +57,7 @@ async def open_storage(db_url):
     def _open() -> DatabaseStorage:
         engine = create_engine(db_url)
         engines.append(engine)
-        return DatabaseStorage(session_factory(engine))
+        return DatabaseStorage(Database(engine))
 
     yield _open
     for engine in engines:
@@ -255,11 +255,11 @@ _INCREMENTER = textwrap.dedent(
     import asyncio, sys
     from pathlib import Path
     from bot.teams.state_storage import DatabaseStorage, EtagConflict
-    from storage.db import create_engine, session_factory
+    from storage.db import Database, create_engine
 
     async def main(url, rounds, barrier, me):
         engine = create_engine(url)
-        storage = DatabaseStorage(session_factory(engine))
+        storage = DatabaseStorage(Database(engine))
         # Start together (imports take a while) so the two loops really interleave.
         Path(barrier, me).touch()
         while len(list(Path(barrier).iterdir())) < 2:

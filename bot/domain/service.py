@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Awaitable, Callable, Sequence, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.domain import incidents, lifecycle
@@ -22,6 +22,7 @@ from bot.domain.timeline import Kind, record
 from bot.errors import Duplicate, NotFound, PermissionDenied, ValidationFailed
 from bot.plan import Plan
 from storage import queries
+from storage.db import Database
 from storage.models import Incident, TimelineEvent
 
 T = TypeVar("T")
@@ -52,13 +53,11 @@ class IncidentService:
     def __init__(
         self,
         *,
-        sessions: async_sessionmaker[AsyncSession],
+        db: Database,
         plan: Callable[[], Plan],
         clock: Clock,
-        read_sessions: async_sessionmaker[AsyncSession] | None = None,
     ):
-        self._sessions = sessions
-        self._read_sessions = read_sessions or sessions
+        self._db = db
         self._plan = plan
         self.clock = clock
 
@@ -76,10 +75,9 @@ class IncidentService:
         """Run `op(session, now)` in one transaction; Duplicate if any dedupe key was seen."""
         now = self.clock.now()
         try:
-            async with self._sessions() as session:
-                async with session.begin():
-                    await self._claim(session, dedupe, now)
-                    result = await op(session, now)
+            async with self._db.write() as session:
+                await self._claim(session, dedupe, now)
+                result = await op(session, now)
         except PermissionDenied as denied:
             log.info("refused: %s", denied.action, extra={"incident_id": denied.incident_id})
             if refusal is not None and denied.incident_id is not None:
@@ -97,16 +95,15 @@ class IncidentService:
     async def _record_refusal(
         self, refusal: Refusal, denied: PermissionDenied, dedupe: Sequence[Dedupe], now: datetime
     ) -> None:
-        async with self._sessions() as session:
-            async with session.begin():
-                await self._claim(session, dedupe, now)
-                assert denied.incident_id is not None
-                record(session, incident_id=denied.incident_id, kind=Kind.REFUSED, source=refusal.source,
-                       actor=refusal.actor, now=now, text=f"{refusal.what}: {denied}")
+        async with self._db.write() as session:
+            await self._claim(session, dedupe, now)
+            assert denied.incident_id is not None
+            record(session, incident_id=denied.incident_id, kind=Kind.REFUSED, source=refusal.source,
+                   actor=refusal.actor, now=now, text=f"{refusal.what}: {denied}")
 
     async def read(self, op: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run a read-only query in its own session (no write lock taken)."""
-        async with self._read_sessions() as session:
+        async with self._db.read() as session:
             return await op(session)
 
     async def view(self, incident_id: int) -> IncidentView:

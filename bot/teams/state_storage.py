@@ -49,7 +49,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, SystemClock
-from storage.db import transaction
+from storage.db import Database
 from storage.models import BotState
 
 log = logging.getLogger(__name__)
@@ -78,14 +78,12 @@ class DatabaseStorage(Storage):
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        db: Database,
         *,
         clock: Optional[Clock] = None,
-        read_sessions: Optional[async_sessionmaker[AsyncSession]] = None,
     ) -> None:
         super().__init__()
-        self._sessions = sessions
-        self._read_sessions = read_sessions or sessions
+        self._db = db
         self._clock = clock or SystemClock()
 
     async def read(self, keys: Iterable[str]) -> Dict[str, Any]:
@@ -95,7 +93,7 @@ class DatabaseStorage(Storage):
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return {}
-        async with transaction(self._read_sessions) as session:
+        async with self._db.read() as session:
             rows = (
                 await session.execute(
                     select(_TABLE.c.key, _TABLE.c.data_json, _TABLE.c.etag).where(
@@ -124,7 +122,7 @@ class DatabaseStorage(Storage):
                 raise Exception("DatabaseStorage.write(): etag missing")
             prepared.append((key, given, _encode(change)))
 
-        async with transaction(self._sessions) as session:
+        async with self._db.write() as session:
             for key, given, data_json in prepared:
                 if given is None or given == "*":
                     await self._write_unconditionally(session, key, data_json)
@@ -138,7 +136,7 @@ class DatabaseStorage(Storage):
         doomed = list(dict.fromkeys(keys))
         if not doomed:
             return
-        async with transaction(self._sessions) as session:
+        async with self._db.write() as session:
             await session.execute(delete(_TABLE).where(_TABLE.c.key.in_(doomed)))
 
     async def _write_unconditionally(self, session: AsyncSession, key: str, data_json: str) -> None:
