@@ -15,6 +15,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+import storage.sqlite_driver  # noqa: F401  (registers sqlite+firebreak)
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 READ_ONLY_OPTION = "firebreak_read_only"
 
@@ -24,7 +26,7 @@ def async_url(raw: str) -> URL:
     url = make_url(raw)
     backend = url.get_backend_name()
     if backend == "sqlite":
-        return url.set(drivername="sqlite+aiosqlite")
+        return url.set(drivername="sqlite+firebreak")
     if backend in ("postgresql", "postgres"):
         return url.set(drivername="postgresql+asyncpg")
     raise ValueError(
@@ -56,10 +58,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn) -> None:  # pragma: no cover - exercised via engine
-        # Readers take no write lock (WAL lets them run beside the writer); writers queue here.
-        if conn.get_execution_options().get(READ_ONLY_OPTION):
-            conn.exec_driver_sql("BEGIN")
-        else:
+        # Writers queue here for the write lock. Readers open no transaction at all: each
+        # SELECT is its own snapshot under WAL, which is all a read-only session needs.
+        if not conn.get_execution_options().get(READ_ONLY_OPTION):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -68,7 +69,11 @@ def create_engine(raw_url: str, *, echo: bool = False) -> AsyncEngine:
     ensure_sqlite_dir(raw_url)
     url = async_url(raw_url)
     if url.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        # Sessions always end their own transactions (commit or rollback), so the pool's extra
+        # rollback on check-in would only cost another trip to the SQLite thread.
+        engine = create_async_engine(
+            url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, pool_reset_on_return=None
+        )
         _configure_sqlite(engine)
         return engine
     return create_async_engine(url, echo=echo, pool_pre_ping=True)

@@ -177,11 +177,17 @@ def _set_role(
 async def add_note(
     *, session: AsyncSession, incident_id: int, text: str, actor: Actor, source: Source, now: datetime,
 ) -> IncidentView:
-    """Record a note (anyone; notes are allowed after resolution too, for the postmortem)."""
+    """Record a note (anyone; notes are allowed after resolution too, for the postmortem).
+
+    The hottest command: it reads the incident through the session's identity map (already
+    loaded when the command found its target) and touches nothing but the timeline.
+    """
     text = _clean_text(text, what="note")
-    view = await load_view(session, incident_id)
-    record(session, incident_id=view.id, kind=Kind.NOTE, source=source, actor=actor, now=now, text=text)
-    return view
+    incident = await session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound(f"There is no {incident_ref(incident_id)}. Say `list` to see open incidents.")
+    record(session, incident_id=incident_id, kind=Kind.NOTE, source=source, actor=actor, now=now, text=text)
+    return IncidentView(incident=incident)
 
 
 async def post_update(

@@ -40,6 +40,7 @@ from botframework.connector.auth import (
 )
 
 from bot.config import Settings
+from bot.teams.client_cache import CachingConnectorFactory, ClientCache, identity_key
 from bot.teams.sdk_patches import apply_sdk_patches
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ class FailClosedAuthentication(BotFrameworkAuthentication):
     def __init__(self, inner: BotFrameworkAuthentication, *, require_token: bool) -> None:
         self._inner = inner
         self._require_token = require_token
+        self._clients = ClientCache()
 
     def _precheck(self, auth_header: str | None) -> str | None:
         header = auth_header or None  # CloudAdapter passes "" for a missing header
@@ -158,11 +160,17 @@ class FailClosedAuthentication(BotFrameworkAuthentication):
     ) -> AuthenticateRequestResult:
         header = self._precheck(auth_header)
         try:
-            return await self._inner.authenticate_request(activity, header)
+            result = await self._inner.authenticate_request(activity, header)
         except AuthenticationFailed:
             raise
         except Exception as exc:  # every failure mode of the SDK's validation
             raise AuthenticationFailed(_reason(exc)) from exc
+        if result.connector_factory is not None:
+            result.connector_factory = self._wrap_factory(result.connector_factory, result.claims_identity)
+        return result
+
+    def _wrap_factory(self, factory: ConnectorFactory, claims_identity: ClaimsIdentity) -> ConnectorFactory:
+        return CachingConnectorFactory(factory, self._clients, identity_key(claims_identity))
 
     async def authenticate_streaming_request(
         self, auth_header: str, channel_id_header: str
@@ -185,10 +193,15 @@ class FailClosedAuthentication(BotFrameworkAuthentication):
             raise AuthenticationFailed(_reason(exc)) from exc
 
     def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
-        return self._inner.create_connector_factory(claims_identity)
+        return self._wrap_factory(self._inner.create_connector_factory(claims_identity), claims_identity)
 
     async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:
-        return await self._inner.create_user_token_client(claims_identity)
+        """One user-token client per bot identity (the SDK builds one per turn, unused by Firebreak)."""
+        key = ("user_token", identity_key(claims_identity))
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients.put(key, await self._inner.create_user_token_client(claims_identity))
+        return client
 
     def create_bot_framework_client(self) -> Any:
         return self._inner.create_bot_framework_client()
