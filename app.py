@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Sequence
 
 from aiohttp import web
-from botbuilder.core import ConversationState
-from botbuilder.dialogs import DialogSet
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings, load_settings
@@ -27,6 +25,7 @@ from bot.plan import Plan, check_plan_file, format_problems, load_plan
 from bot.teams.adapter import build_adapter
 from bot.teams.card_actions import actions as card_actions
 from bot.teams.context import TeamsServices
+from bot.teams.dialog_state import conversation_dialogs
 from bot.teams.handler import FirebreakBot, on_turn_error
 from bot.teams.identity import IdentityResolver
 from bot.teams.incident_commands import declare_and_post, registry as command_registry
@@ -37,7 +36,7 @@ from bot.teams.sdk_patches import configure_reply_executor
 from bot.teams.state_storage import DatabaseStorage
 from bot.web import HttpMetrics, add_ops_routes, request_middleware
 from dialogs.declare import DeclareDialog
-from storage import migrate
+from storage.schema import MigrationFailed, upgrade_in_child
 from storage.db import Database
 
 log = logging.getLogger("firebreak")
@@ -55,7 +54,11 @@ def create_app(
     openid_metadata_url: str | None = None,
     migrate_on_start: bool = True,
 ) -> web.Application:
-    """Build the aiohttp application and everything behind it."""
+    """Build the aiohttp application and everything behind it.
+
+    With `migrate_on_start` the schema is upgraded when the app starts; `python app.py`
+    passes False because it has already migrated in a child process.
+    """
     settings.require_production_ready()
     clock = clock or SystemClock()
     loaded_plan = plan or load_plan(settings.plan_path)
@@ -63,9 +66,7 @@ def create_app(
     engine = db.engine
     service = IncidentService(db=db, plan=lambda: loaded_plan, clock=clock)
 
-    conversation_state = ConversationState(DatabaseStorage(db, clock=clock))
-    dialog_state = conversation_state.create_property("DialogState")
-    dialog_set = DialogSet(dialog_state)
+    conversation_state, dialog_set = conversation_dialogs(DatabaseStorage(db, clock=clock))
 
     adapter = build_adapter(settings, openid_metadata_url=openid_metadata_url)
     publisher = CardPublisher(adapter=adapter, app_id=settings.app_id, service=service, dev=settings.dev)
@@ -97,10 +98,12 @@ def create_app(
     async def on_startup(_app: web.Application) -> None:
         configure_reply_executor(asyncio.get_running_loop(), settings.reply_threads)
         if migrate_on_start:
-            await asyncio.to_thread(migrate.upgrade, settings.database_url)
-        problem = await migrate.check_current(settings.database_url)
-        if problem:
-            raise ConfigError(problem)
+            from storage.migrate import upgrade_to_head  # Alembic only in processes that migrate
+
+            try:
+                await asyncio.to_thread(upgrade_to_head, settings.database_url)
+            except MigrationFailed as exc:
+                raise ConfigError(str(exc)) from exc
 
     async def on_cleanup(_app: web.Application) -> None:
         await db.dispose()
@@ -148,8 +151,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "manifest":
         return _manifest_build(settings, args.out)
     if args.command == "db":
-        migrate.upgrade(settings.database_url)
-        print(f"Database is at revision {migrate.head_revision()}.")
+        from storage.migrate import upgrade_to_head
+
+        try:
+            print(f"Database is at revision {upgrade_to_head(settings.database_url)}.")
+        except MigrationFailed as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
         return 0
     return _serve(settings)
 
@@ -177,9 +185,12 @@ def _manifest_build(settings: Settings, out: Path | None) -> int:
 
 
 def _serve(settings: Settings) -> int:
+    """Migrate (in a child process), build the app, and serve until Ctrl-C or SIGTERM."""
     try:
-        app = create_app(settings)
-    except ConfigError as exc:
+        settings.require_production_ready()
+        upgrade_in_child(settings.database_url)
+        app = create_app(settings, migrate_on_start=False)
+    except (ConfigError, MigrationFailed) as exc:
         print(str(exc), file=sys.stderr)
         return 2
     host = settings.bind_host()
@@ -191,6 +202,10 @@ def _serve(settings: Settings) -> int:
     log.info("Firebreak listening on http://%s:%d/api/messages", host, settings.port)
     try:
         web.run_app(app, host=host, port=settings.port, print=None, handle_signals=True)
+    except OSError as exc:
+        print(f"Cannot listen on {host}:{settings.port}: {exc.strerror}. "
+              "Is another Firebreak running? Choose another port with --port N.", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2

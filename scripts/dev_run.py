@@ -38,7 +38,8 @@ def say(message: str) -> None:
 class Child:
     """A child process in its own process group whose output is echoed with a prefix and kept."""
 
-    def __init__(self, name: str, argv: list[str], *, env: dict[str, str], quiet: tuple[str, ...] = ()):
+    def __init__(self, name: str, argv: list[str], *, env: dict[str, str],
+                 quiet: tuple[str, ...] = ()):
         self.name = name
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self.lines: list[str] = []  # every line, for callers waiting for one (e.g. "Listening on")
@@ -129,8 +130,9 @@ def get_text(url: str) -> str | None:
         return None
 
 
-def wait_until(what: str, ready, children: list[Child], stop: threading.Event, timeout: float = START_TIMEOUT_S):
-    """Poll `ready()` until it returns a truthy value; give up if a child dies, we are told to stop or time runs out."""
+def wait_until(what: str, ready, children: list[Child], stop: threading.Event,
+               timeout: float = START_TIMEOUT_S):
+    """Poll `ready()` until truthy; give up if a child dies, we are asked to stop, or on timeout."""
     deadline = time.monotonic() + timeout
     while True:
         if stop.is_set():
@@ -160,7 +162,8 @@ def ensure_playground(stop: threading.Event) -> str | None:
     if PLAYGROUND_CLI.exists():
         return None
     say("Agents Playground is not installed yet: running `npm ci` (pinned in package-lock.json)")
-    result = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, stdin=subprocess.DEVNULL)
+    result = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT,
+                            stdin=subprocess.DEVNULL, check=False)
     if stop.is_set():
         raise Stop()
     if result.returncode != 0 or not PLAYGROUND_CLI.exists():
@@ -169,9 +172,10 @@ def ensure_playground(stop: threading.Event) -> str | None:
 
 
 def how_to_connect(bot_url: str, reason: str) -> None:
-    say(f"Firebreak is running alone at {bot_url} (dev mode, no authentication). {reason}, so there is "
-        "no local Teams emulator. To chat with the bot: install Node.js 20 and run `npm ci` (or "
-        "`make tools`), then `make run` again; or connect a real Teams tenant (see README). Ctrl-C stops.")
+    say(f"Firebreak is running alone at {bot_url} (dev mode, no authentication). {reason}, "
+        "so there is no local Teams emulator. To chat with the bot: install Node.js 20 and run "
+        "`npm ci` (or `make tools`), then `make run` again; or connect a real Teams tenant "
+        "(see README). Ctrl-C stops.")
 
 
 def main() -> int:
@@ -187,7 +191,8 @@ def main() -> int:
 
     children: list[Child] = []
     try:
-        env = child_env(FIREBREAK_PLAN=os.environ.get("FIREBREAK_PLAN") or str(ROOT / "plans" / "example.yaml"))
+        plan = os.environ.get("FIREBREAK_PLAN") or str(ROOT / "plans" / "example.yaml")
+        env = child_env(FIREBREAK_PLAN=plan)
         database = env.get("DATABASE_URL") or "sqlite:///./data/firebreak.db (default)"
         say(f"starting Firebreak in dev mode on 127.0.0.1:{port} (database {database})")
         bot = Child("bot", [sys.executable, "app.py", "--dev", "--port", str(port)], env=env)
@@ -209,13 +214,15 @@ def main() -> int:
             )
             children.append(playground)
             # It silently falls back to a random port when 56150 is taken: read the real one.
-            listening = wait_until("Agents Playground", lambda: playground.seen("Listening on "), children, stop)
+            listening = wait_until("Agents Playground", lambda: playground.seen("Listening on "),
+                                   children, stop)
             ui_port = int(listening.split()[-1])
             ping = f"http://127.0.0.1:{ui_port}/_debug/ping"
-            wait_until("Agents Playground (/_debug/ping)", lambda: (get_text(ping) or "").strip() == "pong",
-                       children, stop)
+            wait_until("Agents Playground (/_debug/ping)",
+                       lambda: (get_text(ping) or "").strip() == "pong", children, stop)
             note = "" if ui_port == PLAYGROUND_PORT else f" (port {PLAYGROUND_PORT} was busy)"
-            say(f"Open http://127.0.0.1:{ui_port} in your browser to chat with Firebreak{note}. Ctrl-C stops.")
+            say(f"Open http://127.0.0.1:{ui_port} in your browser to chat with Firebreak{note}. "
+                "Ctrl-C stops.")
 
         while not stop.wait(0.5):
             for child in children:
@@ -227,8 +234,8 @@ def main() -> int:
         return 0
     except ChildDied as died:
         child = died.child
-        print(f"\n==> {child.name} exited unexpectedly (exit {child.proc.returncode}); its last lines:\n"
-              f"{child.last_lines()}", file=sys.stderr, flush=True)
+        print(f"\n==> {child.name} exited unexpectedly (exit {child.proc.returncode}); "
+              f"its last lines:\n{child.last_lines()}", file=sys.stderr, flush=True)
         if child.name == "playground":
             _print_playground_log()
         return 1
@@ -247,7 +254,8 @@ def _print_playground_log() -> None:
     """A bad .m365agentsplayground.yml makes it exit silently; the reason is in devTools/*.log."""
     for log in sorted((ROOT / "devTools").glob("*.log")):
         lines = log.read_text(errors="replace").splitlines()[-TAIL_LINES:]
-        print(f"  {log.relative_to(ROOT)}:\n" + "\n".join(f"    {line}" for line in lines), file=sys.stderr)
+        shown = "\n".join(f"    {line}" for line in lines)
+        print(f"  {log.relative_to(ROOT)}:\n{shown}", file=sys.stderr)
 
 
 if __name__ == "__main__":

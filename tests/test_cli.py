@@ -111,3 +111,24 @@ def test_dev_mode_binds_loopback_warns_and_serves_health(tmp_path):
         proc.terminate()
         output = proc.communicate(timeout=10)[0]
     assert "DEV MODE" in output and "authentication is OFF" in output
+
+
+def test_serve_refuses_a_database_migrated_by_a_newer_version(tmp_path):
+    db = tmp_path / "fb.db"
+    assert run("db", "upgrade", env={"DATABASE_URL": f"sqlite:///{db}"}).returncode == 0
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'fffffffff'")
+    out = run("--dev", "--port", str(_free_port()), env={"DATABASE_URL": f"sqlite:///{db}"})
+    assert out.returncode == 2
+    assert "fffffffff" in out.stderr and "newer version" in out.stderr
+
+
+def test_port_in_use_is_explained(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        out = run("--dev", "--port", str(port), env={"DATABASE_URL": f"sqlite:///{tmp_path}/fb.db"})
+    assert out.returncode == 2 and "--port" in out.stderr

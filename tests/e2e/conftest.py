@@ -55,7 +55,8 @@ def require_tools() -> None:
         return
     message = "missing for the Agents Playground tests: " + "; ".join(missing)
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{message} (CI must have every real-peer tool: .ci/run runs `make test`)", pytrace=False)
+        pytest.fail(f"{message} (CI must have every real-peer tool; .ci/run runs `make test`)",
+                    pytrace=False)
     pytest.skip(message)
 
 

@@ -85,7 +85,7 @@ class ManagedProcess:
     extra_logs: list[Path] = field(default_factory=list)  # other files worth showing on failure
     proc: subprocess.Popen | None = None
 
-    def start(self) -> "ManagedProcess":
+    def start(self) -> ManagedProcess:
         env = dict(os.environ)
         no_proxy = ",".join(filter(None, [env.get("NO_PROXY", ""), "127.0.0.1", "localhost"]))
         env.update(NO_PROXY=no_proxy, no_proxy=no_proxy, PYTHONUNBUFFERED="1")
@@ -120,7 +120,7 @@ class ManagedProcess:
         return text
 
     def wait_until(self, what: str, ready, timeout: float = START_TIMEOUT_S):
-        """Poll `ready()` until truthy; raise ProcessFailed with the log if we die or time runs out."""
+        """Poll `ready()` until truthy; raise ProcessFailed (with the log) on death or timeout."""
         deadline = time.monotonic() + timeout
         while True:
             value = ready()
@@ -129,7 +129,8 @@ class ManagedProcess:
             if not self.alive:
                 raise ProcessFailed(f"{self.name} exited before {what}\n{self.describe()}")
             if time.monotonic() > deadline:
-                raise ProcessFailed(f"{self.name}: no {what} after {timeout:.0f} s\n{self.describe()}")
+                raise ProcessFailed(
+                    f"{self.name}: no {what} after {timeout:.0f} s\n{self.describe()}")
             time.sleep(0.1)  # polling interval, not synchronisation
 
     def stop(self) -> None:
@@ -164,7 +165,10 @@ class Bot:
 
 
 def start_bot(workdir: Path, *, port: int | None = None, env: dict[str, str] | None = None) -> Bot:
-    """`app.py --dev` on a free port with a fresh SQLite file in `workdir`; returns once /healthz answers."""
+    """`app.py --dev` on a free port with a fresh SQLite file in `workdir`.
+
+    Returns once /healthz answers (aiohttp runs the migrations before it listens).
+    """
     port = port or free_port()
     settings = {"DATABASE_URL": f"sqlite:///{workdir / 'firebreak.db'}",
                 "FIREBREAK_PLAN": str(ROOT / "plans" / "example.yaml")}
@@ -211,12 +215,12 @@ def start_playground(workdir: Path, bot_messages_url: str, *, port: int | None =
         log_path=workdir / "playground.log", cwd=workdir, env=env, extra_logs=[own_log],
     ).start()
     try:
-        # It falls back to a random port if the requested one was taken meanwhile: read the real one.
+        # If the port was taken meanwhile it silently picks a random one: read the real one.
         match = process.wait_until("'Listening on <port>'",
                                    lambda: re.search(r"Listening on (\d+)", process.log_text()))
         port = int(match.group(1))
-        process.wait_until("/_debug/ping == pong",
-                           lambda: (http_get(f"http://127.0.0.1:{port}/_debug/ping") or "").strip() == "pong")
+        ping = f"http://127.0.0.1:{port}/_debug/ping"
+        process.wait_until("/_debug/ping == pong", lambda: (http_get(ping) or "").strip() == "pong")
     except BaseException:
         process.stop()
         raise
@@ -273,8 +277,8 @@ class PlaygroundUI:
         page.on("console", lambda msg: self.console.append(f"{msg.type}: {msg.text}"))
         page.on("pageerror", lambda exc: self.console.append(f"pageerror: {exc}"))
 
-    def open(self) -> "PlaygroundUI":
-        """Load the UI and wait until the message box takes input (the personal chat is selected)."""
+    def open(self) -> PlaygroundUI:
+        """Load the UI; wait until the message box takes input (the personal chat is selected)."""
         expect = _expect()
         # domcontentloaded already takes a few seconds: the UI is one 9 MB script.
         self.page.goto(self.url, wait_until="domcontentloaded", timeout=UI_TIMEOUT_MS)
@@ -313,7 +317,8 @@ class PlaygroundUI:
         box.press("Enter")
         expect(box).to_have_text("", timeout=UI_TIMEOUT_MS)
         if not mention:
-            expect(self.page.get_by_text(text, exact=True).last).to_be_visible(timeout=UI_TIMEOUT_MS)
+            sent = self.page.get_by_text(text, exact=True).last
+            expect(sent).to_be_visible(timeout=UI_TIMEOUT_MS)
 
     def post_in_channel(self, text: str, *, mention: str | None = "Test Bot") -> None:
         """Start a new post in the open channel, @mentioning the bot by default."""
@@ -331,7 +336,7 @@ class PlaygroundUI:
         self.send(text, box=post.locator(self.EDITOR).last, mention=mention)
 
     def card(self, *texts: str):
-        """Locator for the newest Adaptive Card containing every one of `texts` (case-insensitive)."""
+        """Locator for the newest Adaptive Card containing all `texts` (case-insensitive)."""
         locator = self.page.locator(self.CARD)
         for text in texts:
             locator = locator.filter(has_text=text)
@@ -352,7 +357,8 @@ class PlaygroundUI:
         button = self.card_button(card, title)
         button.click(timeout=UI_TIMEOUT_MS)
 
-    def wait_for_text_in(self, locator, text: str, *, exact: bool = True, timeout_ms: int = UI_TIMEOUT_MS):
+    def wait_for_text_in(self, locator, text: str, *, exact: bool = True,
+                         timeout_ms: int = UI_TIMEOUT_MS):
         """Wait for `text` as a whole element text (case-sensitive when exact) inside `locator`."""
         found = locator.get_by_text(text, exact=exact)
         _expect()(found.first).to_be_visible(timeout=timeout_ms)

@@ -1,4 +1,4 @@
-"""End to end: a responder declares and acknowledges an incident in Teams, emulated by Agents Playground.
+"""End to end: a responder declares and acknowledges an incident in Teams (Agents Playground).
 
 Real bot process (dev mode, fresh SQLite), real Playground, real Chromium driving its web UI.
 """
@@ -10,7 +10,7 @@ pytestmark = pytest.mark.realpeer
 
 
 def test_declare_then_acknowledge_in_personal_chat(playground_ui):
-    from playwright.sync_api import expect  # imported here so a machine without it skips, not errors
+    from playwright.sync_api import expect  # here, so a machine without it skips (not errors)
 
     ui = playground_ui
 
@@ -27,5 +27,6 @@ def test_declare_then_acknowledge_in_personal_chat(playground_ui):
     expect(card.get_by_text("DECLARED", exact=True)).to_have_count(0)
     expect(ui.card_button(card, "Acknowledge")).to_have_count(0)
     expect(ui.card_button(card, "Resolve")).to_be_visible()
-    expect(ui.page.locator(ui.CARD).filter(has_text="INC-1")).to_have_count(1)  # updated, not re-posted
+    # Updated in place, not posted again.
+    expect(ui.page.locator(ui.CARD).filter(has_text="INC-1")).to_have_count(1)
     ui.screenshot("personal-chat-2-acknowledged")

@@ -1,4 +1,6 @@
 """Operational endpoints and the HTTP contract around /api/messages."""
+import sqlite3
+
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -42,9 +44,16 @@ async def test_oversized_body_is_413_and_nothing_is_written(harness):
     assert await harness.open_count() == 0
 
 
-async def test_start_up_refuses_an_unmigrated_database_when_not_allowed_to_migrate(tmp_path, clock):
-    app = create_app(dev_settings(tmp_path / "fb.db"), clock=clock, migrate_on_start=False)
+async def test_start_up_refuses_a_database_from_a_newer_version(tmp_path, clock):
+    db_path = tmp_path / "fb.db"
+    first = create_app(dev_settings(db_path), clock=clock)
+    client = TestClient(TestServer(first, host="127.0.0.1"))
+    await client.start_server()
+    await client.close()
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'fffffffff'")
+    app = create_app(dev_settings(db_path), clock=clock)
     client = TestClient(TestServer(app, host="127.0.0.1"))
-    with pytest.raises(ConfigError, match="python app.py db upgrade"):
+    with pytest.raises(ConfigError, match="fffffffff.*newer version"):
         await client.start_server()
     await client.close()
