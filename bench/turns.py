@@ -57,6 +57,12 @@ async def wait_healthy(port: int, timeout: float = 60) -> None:
     raise RuntimeError(f"port {port} did not become healthy")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -79,7 +85,7 @@ class Driver:
         body["text"] = text
         return body
 
-    async def run(self, http: aiohttp.ClientSession, *, turns: int, concurrency: int, text: str) -> dict:
+    async def run(self, http: aiohttp.ClientSession, *, turns: int, concurrency: int, text: str, pid: int) -> dict:
         latencies: list[float] = []
         failures = 0
         queue = iter(range(turns))
@@ -97,9 +103,10 @@ class Driver:
                 latencies.append(time.perf_counter() - started)
                 failures += 0 if ok else 1
 
-        began = time.perf_counter()
+        began, cpu_before = time.perf_counter(), cpu_seconds(pid)
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
+        cpu_ms = (cpu_seconds(pid) - cpu_before) / turns * 1000
         latencies.sort()
         return {
             "turns": turns,
@@ -107,6 +114,7 @@ class Driver:
             "turns_per_s": turns / elapsed,
             "p50_ms": statistics.median(latencies) * 1000,
             "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+            "cpu_ms": cpu_ms,
         }
 
 
@@ -140,14 +148,15 @@ async def bench(turns: int) -> int:
             async with http.post(fire.url, json=fire.activity("declare Benchmark incident sev3")) as resp:
                 assert resp.status in (200, 201), f"declare failed: {resp.status}"
             # warm both (imports, first-connection costs) before measuring
-            await echo.run(http, turns=50, concurrency=8, text="warm")
-            await fire.run(http, turns=50, concurrency=8, text="note warm")
+            echo_pid, fire_pid = procs["echo"].pid, procs["firebreak"].pid
+            await echo.run(http, turns=50, concurrency=8, text="warm", pid=echo_pid)
+            await fire.run(http, turns=50, concurrency=8, text="note warm", pid=fire_pid)
             rows: list[tuple] = []
             note_turns = 50
             for c in CONCURRENCY:
                 n = max(turns // 4, 50) if c == 1 else turns
-                e = await echo.run(http, turns=n, concurrency=c, text="hello")
-                f = await fire.run(http, turns=n, concurrency=c, text="note bench")
+                e = await echo.run(http, turns=n, concurrency=c, text="hello", pid=echo_pid)
+                f = await fire.run(http, turns=n, concurrency=c, text="note bench", pid=fire_pid)
                 note_turns += n
                 rows.append((c, e, f))
         busy_rss = rss_mib(procs["firebreak"].pid)
@@ -156,15 +165,18 @@ async def bench(turns: int) -> int:
         "SELECT COUNT(*) FROM timeline_event WHERE kind = 'note'"
     ).fetchone()[0]
 
-    print(f"{'c':>3} {'echo t/s':>9} {'echo p50':>9} {'echo p99':>9} {'fb t/s':>8} {'fb p50':>8} {'fb p99':>8} {'ratio':>6} {'failed':>7}")
+    print(f"{'c':>3} {'echo t/s':>9} {'echo p50':>9} {'echo p99':>9} {'echo cpu':>9} "
+          f"{'fb t/s':>8} {'fb p50':>8} {'fb p99':>8} {'fb cpu':>8} {'ratio':>6} {'failed':>7}")
     ok = True
     for c, e, f in rows:
         ratio = f["turns_per_s"] / e["turns_per_s"]
-        print(f"{c:>3} {e['turns_per_s']:>9.1f} {e['p50_ms']:>8.1f}ms {e['p99_ms']:>8.1f}ms "
-              f"{f['turns_per_s']:>8.1f} {f['p50_ms']:>6.1f}ms {f['p99_ms']:>6.1f}ms {ratio:>6.2f} {e['failed'] + f['failed']:>7}")
+        print(f"{c:>3} {e['turns_per_s']:>9.1f} {e['p50_ms']:>7.1f}ms {e['p99_ms']:>7.1f}ms {e['cpu_ms']:>7.1f}ms "
+              f"{f['turns_per_s']:>8.1f} {f['p50_ms']:>6.1f}ms {f['p99_ms']:>6.1f}ms {f['cpu_ms']:>6.1f}ms "
+              f"{ratio:>6.2f} {e['failed'] + f['failed']:>7}")
         ok &= e["failed"] == 0 and f["failed"] == 0
         if c == 8:
             ok &= ratio >= 1.5
+    print("cpu = the bot process's own CPU time per turn (user + system)")
     print(f"timeline note rows: {timeline_notes} for {note_turns} note turns ({'OK' if timeline_notes == note_turns else 'MISMATCH'})")
     print(f"Firebreak RSS: idle {idle_rss:.1f} MiB (target < 110), after load {busy_rss:.1f} MiB")
     ok &= timeline_notes == note_turns and idle_rss < 110

@@ -6,7 +6,8 @@
 #   - Microsoft 365 Agents Playground from npm, pinned in package-lock.json (`npm ci`).
 # Idempotent and quick when everything is already there: apt-get and npm run only for what is
 # missing or stale. On a machine where a tool cannot be installed it warns and carries on (the
-# tests that need it skip, naming `make tools`), except in CI (CI=true), where it fails.
+# tests that need it skip, naming `make tools`), except in CI (CI=true), where it fails. Node.js
+# itself is not installed here: without node/npm the Playground step is skipped with a warning.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +26,7 @@ problem() {
 }
 
 deb_installed() {
-    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
 }
 
 missing_debs() {
