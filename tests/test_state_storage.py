@@ -29,7 +29,7 @@ from botbuilder.testing.storage_base_tests import StorageBaseTests
 
 from bot.teams.state_storage import DatabaseStorage, EtagConflict
 from storage.db import Database, create_engine
-from storage.migrate import upgrade
+from storage.migrate import upgrade_to_head as upgrade
 
 REPO = Path(__file__).resolve().parents[1]
 
