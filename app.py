@@ -199,9 +199,13 @@ def _serve(settings: Settings) -> int:
             "DEV MODE: inbound authentication is OFF and only 127.0.0.1 is served. "
             "Never expose this process; run without --dev in production."
         )
-    log.info("Firebreak listening on http://%s:%d/api/messages", host, settings.port)
+
+    def announce(_aiohttp_banner: str) -> None:
+        # aiohttp calls this once the socket is bound, so the line is true when it appears.
+        log.info("Firebreak listening on http://%s:%d/api/messages", host, settings.port)
+
     try:
-        web.run_app(app, host=host, port=settings.port, print=None, handle_signals=True)
+        web.run_app(app, host=host, port=settings.port, print=announce, handle_signals=True)
     except OSError as exc:
         print(f"Cannot listen on {host}:{settings.port}: {exc.strerror}. "
               "Is another Firebreak running? Choose another port with --port N.", file=sys.stderr)

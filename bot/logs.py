@@ -75,3 +75,6 @@ def configure_logging(*, fmt: str = "text", level: str = "INFO") -> None:
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # msrest warns about every Teams channelData field its models do not declare
+    # (teamsChannelId, teamsTeamId): harmless, and it would drown real warnings.
+    logging.getLogger("msrest.serialization").setLevel(logging.ERROR)

@@ -143,5 +143,5 @@ async def find_target(session: AsyncSession, *, conversation_id: str | None, exp
         return homed[0].id  # type: ignore[return-value]
     raise NotFound(
         "No incident lives in this chat. Name one (e.g. `status INC-7`), say `list` to see open "
-        "incidents, or `declare <title>` to start one."
+        "incidents, or `declare TITLE` to start one."
     )

@@ -37,7 +37,7 @@ class ActionContext:
     def incident_id(self) -> int:
         raw = self.data.get("incident_id")
         if not isinstance(raw, int) or raw <= 0:
-            raise ValidationFailed("This card is missing its incident id; say `status INC-<n>` for a fresh card.")
+            raise ValidationFailed("This card is missing its incident id; say `status INC-7` (with its number) for a fresh card.")
         return raw
 
     def dedupe(self) -> tuple[Dedupe, ...]:

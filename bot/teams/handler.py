@@ -15,7 +15,7 @@ from bot.teams.router import TurnRouter
 log = logging.getLogger(__name__)
 
 WELCOME = (
-    "Hi, I'm Firebreak. I help you run incidents here: `declare <title>` starts one, "
+    "Hi, I'm Firebreak. I help you run incidents here: `declare Payments API down sev1` starts one, "
     "`list` shows open ones, and `help` lists everything I can do."
 )
 

@@ -69,7 +69,7 @@ async def apply_change(
     return view
 
 
-@registry.command("declare", usage="declare <title> [sev1|sev2|sev3|sev4] [service:<id>]",
+@registry.command("declare", usage="declare TITLE [sev1|sev2|sev3|sev4] [service:ID]",
                   summary="Declare an incident (asks for what is missing)")
 async def declare(ctx: CommandContext) -> None:
     plan = ctx.app.service.plan
@@ -112,7 +112,7 @@ async def status(ctx: CommandContext) -> None:
 async def list_open(ctx: CommandContext) -> None:
     items = await ctx.app.service.open_incidents()
     if not items:
-        await ctx.reply("No open incidents. 🎉 Say `declare <title>` to start one.")
+        await ctx.reply("No open incidents. 🎉 Say `declare TITLE` to start one.")
         return
     now = ctx.app.service.clock.now()
     lines = [
@@ -151,7 +151,7 @@ async def _transition(ctx: CommandContext, action: str, done: str) -> None:
         await ctx.reply(f"{incident_ref(view.id)} {done} by {ctx.actor.display}.")
 
 
-@registry.command("sev", usage="sev <level> [INC-n]", summary="Change an incident's severity", aliases=("severity",))
+@registry.command("sev", usage="sev LEVEL [INC-n]", summary="Change an incident's severity", aliases=("severity",))
 async def sev(ctx: CommandContext) -> None:
     plan = ctx.app.service.plan
     explicit, rest = split_ref(ctx.command.args)
@@ -159,7 +159,7 @@ async def sev(ctx: CommandContext) -> None:
     if explicit is None and len(words) == 2 and looks_like_incident_ref(words[1]):
         explicit, words = parse_incident_ref(words[1]), words[:1]
     if len(words) != 1:
-        raise ValidationFailed(f"Say `sev <level>` with one of {', '.join(plan.severity_ids())}.")
+        raise ValidationFailed(f"Say `sev LEVEL` with one of {', '.join(plan.severity_ids())}.")
     level = words[0].lower()
     plan.severity(level)
     view = await apply_change(ctx, explicit, "change severity", lambda s, now, iid: incidents.set_severity(
@@ -168,14 +168,14 @@ async def sev(ctx: CommandContext) -> None:
         await ctx.reply(f"{incident_ref(view.id)} is now {level.upper()}.")
 
 
-@registry.command("assign", usage="assign <manager|postmortem|comms|scribe> @person|me [INC-n]",
+@registry.command("assign", usage="assign manager|postmortem|comms|scribe @person|me [INC-n]",
                   summary="Give an incident role to someone")
 async def assign(ctx: CommandContext) -> None:
     explicit, rest = split_ref(ctx.command.args)
     words = rest.split()
     roles = "manager, postmortem, comms or scribe"
     if not words:
-        raise ValidationFailed(f"Say `assign <role> @person` or `assign <role> me`; the role is {roles}.")
+        raise ValidationFailed(f"Say `assign ROLE @person` or `assign ROLE me`; the role is {roles}.")
     role = ROLE_ALIASES.get(words[0].lower())
     if role is None:
         raise ValidationFailed(f"'{words[0]}' is not a role; use {roles}.")
@@ -200,12 +200,12 @@ async def _assignee(ctx: CommandContext, words: list[str]) -> Actor:
     raise ValidationFailed("Who? @mention them (type @ and pick the name), or say `me`.")
 
 
-@registry.command("note", usage="note [INC-n] <text>", summary="Add a note to the timeline")
+@registry.command("note", usage="note [INC-n] TEXT", summary="Add a note to the timeline")
 async def note(ctx: CommandContext) -> None:
     await _text_event(ctx, "note", incidents.add_note, "Noted on", refresh_card=False)
 
 
-@registry.command("update", usage="update [INC-n] <text>", summary="Post a status update on the card")
+@registry.command("update", usage="update [INC-n] TEXT", summary="Post a status update on the card")
 async def update(ctx: CommandContext) -> None:
     await _text_event(ctx, "update", incidents.post_update, "Update posted to", refresh_card=True)
 
@@ -213,7 +213,7 @@ async def update(ctx: CommandContext) -> None:
 async def _text_event(ctx: CommandContext, what: str, fn, done: str, *, refresh_card: bool) -> None:
     explicit, text = split_ref(ctx.command.args)
     if not text:
-        raise ValidationFailed(f"Say `{what} <text>`, e.g. `{what} rolled back the 14:00 deploy`.")
+        raise ValidationFailed(f"Say `{what} TEXT`, e.g. `{what} rolled back the 14:00 deploy`.")
     view = await apply_change(ctx, explicit, what, lambda s, now, iid: fn(
         session=s, incident_id=iid, text=text, actor=ctx.actor, source=ctx.source, now=now),
         refresh_card=refresh_card)

@@ -164,7 +164,7 @@ async def test_list_and_help(harness):
     assert "INC-1" in listing and "INC-2" in listing and "Open incidents (2)" in listing
     await harness.say("help")
     help_card = str(harness.cards()[-1])
-    for usage in ("declare <title>", "timeline [INC-n]", "assign <manager"):
+    for usage in ("declare TITLE", "timeline [INC-n]", "assign manager|postmortem"):
         assert usage in help_card
 
 

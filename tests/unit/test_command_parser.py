@@ -73,7 +73,7 @@ def test_every_contract_command_is_registered():
 
 def test_unknown_command_suggests_the_right_one():
     reply = registry.unknown_reply("delcare")
-    assert "declare <title>" in reply and "help" in reply
+    assert "declare TITLE" in reply and "help" in reply
     assert "Did you mean" not in registry.unknown_reply("xyzzy")
 
 
