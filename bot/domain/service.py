@@ -87,6 +87,15 @@ class IncidentService:
             log.info("incident change committed", extra={"incident_id": result.id})
         return result
 
+    async def claim(self, *dedupe: Dedupe) -> bool:
+        """Claim idempotency keys on their own (for work that is not a domain change, such as a
+        dialog answer); False when any was already claimed."""
+        try:
+            await self.execute(_nothing, dedupe=dedupe)
+        except Duplicate:
+            return False
+        return True
+
     async def _claim(self, session: AsyncSession, dedupe: Sequence[Dedupe], now: datetime) -> None:
         for item in dedupe:
             if not await queries.claim_key(session, item.key, now=now, window=item.window):
@@ -122,6 +131,10 @@ class IncidentService:
     async def target(self, *, conversation_id: str | None, explicit: int | None) -> int:
         """Which incident a command means: the one named, else the one living in this conversation."""
         return await self.read(lambda s: find_target(s, conversation_id=conversation_id, explicit=explicit))
+
+
+async def _nothing(_session: AsyncSession, _now: datetime) -> None:
+    return None
 
 
 async def find_target(session: AsyncSession, *, conversation_id: str | None, explicit: int | None) -> int:

@@ -33,6 +33,7 @@ class ParsedCommand:
     name: str
     args: str
     mentions: tuple[Mention, ...] = ()
+    slash: bool = False
 
     @property
     def tokens(self) -> list[str]:
@@ -129,7 +130,8 @@ def parse_command(text: str, *, mentions: Iterable[Mention] = (), bot_names: Ite
     if not cleaned:
         return None
     word, _, rest = cleaned.partition(" ")
+    slash = word.startswith("/")
     word = word.lstrip("/").lower()
     if not word:
         return None
-    return ParsedCommand(name=word, args=rest.strip(), mentions=tuple(mentions))
+    return ParsedCommand(name=word, args=rest.strip(), mentions=tuple(mentions), slash=slash)

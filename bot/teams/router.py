@@ -12,7 +12,7 @@ from botbuilder.dialogs import DialogSet
 from botbuilder.schema import Activity, Mention as MentionEntity
 
 from bot.domain.service import Dedupe
-from bot.errors import Duplicate, FirebreakError
+from bot.errors import FirebreakError
 from bot.teams.card_actions import ActionContext, CardActionRegistry
 from bot.teams.commands import Mention, parse_command
 from bot.teams.context import CommandContext, TeamsServices
@@ -63,12 +63,15 @@ class TurnRouter:
                 await dialog.cancel_all_dialogs()
                 await turn.send_activity("Cancelled. Nothing was declared.")
                 return
+            if parsed is not None and parsed.slash and self._app.commands.lookup(parsed.name) is not None:
+                # `/status` typed mid-dialog is a command, not an answer (plain words may be answers)
+                await turn.send_activity(
+                    "I'm still waiting for an answer to my last question. Answer it, or say `cancel` first."
+                )
+                return
             key = activity_key(activity)
-            if key is not None:
-                try:
-                    await self._app.service.execute(lambda s, now: _noop(), dedupe=[key])
-                except Duplicate:
-                    return
+            if key is not None and not await self._app.service.claim(key):
+                return  # Teams redelivered an answer the dialog already took
             await self._reply_errors(turn, dialog.continue_dialog())
             return
         if parsed is None:
@@ -109,7 +112,3 @@ class TurnRouter:
     async def clear_state(self, turn: TurnContext) -> None:
         """Forget the conversation's dialog state (after an unexpected error)."""
         await self._state.delete(turn)
-
-
-async def _noop() -> None:
-    return None

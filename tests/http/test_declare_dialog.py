@@ -90,3 +90,11 @@ async def test_duplicate_delivery_of_a_dialog_answer_is_ignored(harness):
     assert len(harness.sent()) == prompts
     await harness.say("none")
     assert (await harness.incident(1)).severity == "sev2"
+
+
+async def test_a_slash_command_mid_dialog_is_not_taken_as_an_answer(harness):
+    await harness.say("declare")
+    await harness.say("/status")
+    assert "still waiting for an answer" in harness.texts()[-1]
+    await harness.say("Portal down")
+    assert "How severe" in _last_prompt(harness)["text"]
