@@ -180,3 +180,28 @@ async def test_timeline_is_paged_not_truncated(harness):
     assert "Page 3 of 3" in str(body["value"]) and "step 44" in str(body["value"])
     await harness.say("timeline page 2")
     assert "Page 2 of 3" in str(harness.cards()[-1])
+
+
+async def test_assign_by_mention_resolves_the_person_through_the_roster(harness):
+    await harness.say("declare Flows failing sev2", GROUP)
+    body = harness.activity(GROUP, text="assign comms <at>Larry Brown</at>")
+    larry_id = "29:1GcS4EyB_oSI8A88XmWBN7NJFyMqe3QGnJdgLfFGkJnVelzRGos0bPbpsfJjcbAD22bmKc4GMbrY2g4JDrrA8vM06X1-cHHle4zOE6U4ttcc"
+    body["entities"].append({"type": "mention", "mentioned": {"id": larry_id, "name": "Larry Brown"},
+                             "text": "<at>Larry Brown</at>"})
+    await harness.post(body)
+    holder = (await harness.service.view(1)).holder("comms_lead")
+    # the roster answers with `objectId` and `userPrincipalName` (the documented member shape)
+    assert (holder.aad_object_id, holder.display_name, holder.email) == (
+        "9d3e08f9-a7ae-43aa-a4d3-de3f319a8a9c", "Larry Brown", "labrown@fabrikam.com")
+    assert "Larry Brown is now comms lead of INC-1." in harness.texts()[-1]
+
+
+async def test_members_of_the_plans_acting_group_may_resolve(harness, connector):
+    await harness.say("declare Payments down sev1", GROUP)
+    connector.script(r"/members/aad-aisha", status=200, times=None, body={
+        "id": "aad-aisha", "aadObjectId": "aad-aisha", "name": "Aisha Patel",
+        "userPrincipalName": "Aisha.Patel@contoso.com"})
+    await harness.say("resolve failover done", GROUP, user=("aad-aisha", "Aisha Patel"))
+    inc = await harness.incident(1)
+    assert inc.status == "resolved"  # tier1 acts with the incident manager's authority in the example plan
+    assert (await harness.timeline(1))[-1].actor_name == "Aisha Patel"
