@@ -30,15 +30,19 @@ async def get_incident(session: AsyncSession, incident_id: int, *, lock: bool = 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def incidents_homed_in(session: AsyncSession, conversation_id: str) -> Sequence[Incident]:
-    """Incidents whose space is this conversation, newest first."""
+async def incident_exists(session: AsyncSession, incident_id: int) -> bool:
+    return (await session.execute(select(Incident.id).where(Incident.id == incident_id))).first() is not None
+
+
+async def incident_statuses_homed_in(session: AsyncSession, conversation_id: str) -> list[tuple[int, str]]:
+    """(number, status) of the incidents living in this conversation, newest first."""
     stmt = (
-        select(Incident)
+        select(Incident.id, Incident.status)
         .where(Incident.home_conversation_id == conversation_id)
         .order_by(Incident.id.desc())
         .limit(50)
     )
-    return (await session.execute(stmt)).scalars().all()
+    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
 
 
 async def open_incidents(session: AsyncSession, *, limit: int = 50) -> Sequence[Incident]:

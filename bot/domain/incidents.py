@@ -75,11 +75,11 @@ async def declare(
     session.add(incident)
     await session.flush()
     assert incident.id is not None
-    record(session, incident_id=incident.id, kind=Kind.DECLARED, source=source, actor=actor, now=now,
+    await record(session, incident_id=incident.id, kind=Kind.DECLARED, source=source, actor=actor, now=now,
            new=sev, text=title)
     roles: dict[str, IncidentRole] = {}
     if plan.role(Role.INCIDENT_MANAGER.value).on_declare == "declarer" and actor.aad_id:
-        roles[Role.INCIDENT_MANAGER.value] = _set_role(
+        roles[Role.INCIDENT_MANAGER.value] = await _set_role(
             session, incident, Role.INCIDENT_MANAGER, actor, None, source=source, by=actor, now=now
         )
     return IncidentView(incident=incident, roles=roles)
@@ -114,7 +114,7 @@ async def transition(
         incident.resolution_summary = text.strip() if text and text.strip() else None
     if action == "reopen":
         incident.resolved_at = None
-    record(session, incident_id=view.id, kind=Kind.STATUS, source=source, actor=actor, now=now,
+    await record(session, incident_id=view.id, kind=Kind.STATUS, source=source, actor=actor, now=now,
            old=old, new=new.value, text=(text or None))
     return view
 
@@ -134,7 +134,7 @@ async def set_severity(
     old = incident.severity
     incident.severity = sev
     incident.updated_at = now
-    record(session, incident_id=view.id, kind=Kind.SEVERITY, source=source, actor=actor, now=now, old=old, new=sev)
+    await record(session, incident_id=view.id, kind=Kind.SEVERITY, source=source, actor=actor, now=now, old=old, new=sev)
     return view
 
 
@@ -151,12 +151,12 @@ async def assign_role(
         raise InvalidTransition(f"{assignee.display} is already {ROLE_LABELS[role].lower()} of {incident_ref(view.id)}.")
     if role is Role.INCIDENT_MANAGER and current is not None:
         authz.require_manager(view, plan, actor, action="change the incident manager of")
-    view.roles[role.value] = _set_role(session, view.incident, role, assignee, current, source=source, by=actor, now=now)
+    view.roles[role.value] = await _set_role(session, view.incident, role, assignee, current, source=source, by=actor, now=now)
     view.incident.updated_at = now
     return view
 
 
-def _set_role(
+async def _set_role(
     session: AsyncSession, incident: Incident, role: Role, assignee: Actor, current: IncidentRole | None,
     *, source: Source, by: Actor, now: datetime,
 ) -> IncidentRole:
@@ -169,25 +169,22 @@ def _set_role(
     current.display_name = assignee.display
     current.email = assignee.email
     current.assigned_at = now
-    record(session, incident_id=incident.id, kind=Kind.ROLE, source=source, actor=by, now=now,
+    await record(session, incident_id=incident.id, kind=Kind.ROLE, source=source, actor=by, now=now,
            old=old_name, new=assignee.display, text=ROLE_LABELS[role])
     return current
 
 
 async def add_note(
     *, session: AsyncSession, incident_id: int, text: str, actor: Actor, source: Source, now: datetime,
-) -> IncidentView:
+) -> int:
     """Record a note (anyone; notes are allowed after resolution too, for the postmortem).
 
-    The hottest command: it reads the incident through the session's identity map (already
-    loaded when the command found its target) and touches nothing but the timeline.
+    The hottest command, so it touches nothing but the timeline: `incident_id` must come from
+    `find_target` in the same transaction, which has checked that the incident exists.
     """
     text = _clean_text(text, what="note")
-    incident = await session.get(Incident, incident_id)
-    if incident is None:
-        raise NotFound(f"There is no {incident_ref(incident_id)}. Say `list` to see open incidents.")
-    record(session, incident_id=incident_id, kind=Kind.NOTE, source=source, actor=actor, now=now, text=text)
-    return IncidentView(incident=incident)
+    await record(session, incident_id=incident_id, kind=Kind.NOTE, source=source, actor=actor, now=now, text=text)
+    return incident_id
 
 
 async def post_update(
@@ -201,5 +198,5 @@ async def post_update(
     view.incident.last_update_text = text
     view.incident.last_update_at = now
     view.incident.updated_at = now
-    record(session, incident_id=view.id, kind=Kind.UPDATE, source=source, actor=actor, now=now, text=text)
+    await record(session, incident_id=view.id, kind=Kind.UPDATE, source=source, actor=actor, now=now, text=text)
     return view

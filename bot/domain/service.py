@@ -83,8 +83,9 @@ class IncidentService:
             if refusal is not None and denied.incident_id is not None:
                 await self._record_refusal(refusal, denied, dedupe, now)
             raise
-        if isinstance(result, IncidentView):
-            log.info("incident change committed", extra={"incident_id": result.id})
+        incident_id = _incident_id_of(result)
+        if incident_id is not None:
+            log.info("incident change committed", extra={"incident_id": incident_id})
         return result
 
     async def claim(self, *dedupe: Dedupe) -> bool:
@@ -107,7 +108,7 @@ class IncidentService:
         async with self._db.write() as session:
             await self._claim(session, dedupe, now)
             assert denied.incident_id is not None
-            record(session, incident_id=denied.incident_id, kind=Kind.REFUSED, source=refusal.source,
+            await record(session, incident_id=denied.incident_id, kind=Kind.REFUSED, source=refusal.source,
                    actor=refusal.actor, now=now, text=f"{refusal.what}: {denied}")
 
     async def read(self, op: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -133,6 +134,15 @@ class IncidentService:
         return await self.read(lambda s: find_target(s, conversation_id=conversation_id, explicit=explicit))
 
 
+def _incident_id_of(result: object) -> int | None:
+    """The incident a change was about: ops return its view or its number."""
+    if isinstance(result, IncidentView):
+        return result.id
+    if isinstance(result, int) and not isinstance(result, bool):
+        return result
+    return None
+
+
 async def _nothing(_session: AsyncSession, _now: datetime) -> None:
     return None
 
@@ -140,20 +150,22 @@ async def _nothing(_session: AsyncSession, _now: datetime) -> None:
 async def find_target(session: AsyncSession, *, conversation_id: str | None, explicit: int | None) -> int:
     """The incident named, else the only open incident living in this conversation, else its latest."""
     if explicit is not None:
-        await incidents.load_view(session, explicit)
+        if not await queries.incident_exists(session, explicit):
+            raise NotFound(f"There is no {incident_ref(explicit)}. Say `list` to see open incidents.")
         return explicit
     if not conversation_id:
         raise NotFound("Name the incident, e.g. `status INC-7`. Say `list` to see open ones.")
-    homed = await queries.incidents_homed_in(session, conversation_id)
-    open_here = [i for i in homed if lifecycle.is_open(i.status)]
+    homed = await queries.incident_statuses_homed_in(session, conversation_id)
+    open_here = [number for number, status in homed if lifecycle.is_open(status)]
     if len(open_here) == 1:
-        return open_here[0].id  # type: ignore[return-value]
+        return open_here[0]
     if len(open_here) > 1:
-        names = ", ".join(incident_ref(i.id) for i in open_here[:10])  # type: ignore[arg-type]
-        example = incident_ref(open_here[0].id)  # type: ignore[arg-type]
-        raise ValidationFailed(f"Several incidents are open in this chat ({names}); name one, e.g. `status {example}`.")
+        names = ", ".join(incident_ref(n) for n in open_here[:10])
+        raise ValidationFailed(
+            f"Several incidents are open in this chat ({names}); name one, e.g. `status {incident_ref(open_here[0])}`."
+        )
     if homed:
-        return homed[0].id  # type: ignore[return-value]
+        return homed[0][0]
     raise NotFound(
         "No incident lives in this chat. Name one (e.g. `status INC-7`), say `list` to see open "
         "incidents, or `declare TITLE` to start one."

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.model import Actor, Source
@@ -23,7 +24,7 @@ class Kind:
     REFUSED = "refused"
 
 
-def record(
+async def record(
     session: AsyncSession,
     *,
     incident_id: int,
@@ -34,21 +35,25 @@ def record(
     old: str | None = None,
     new: str | None = None,
     text: str | None = None,
-) -> TimelineEvent:
-    """Append one event in the caller's transaction (so state and record commit together)."""
-    event = TimelineEvent(
-        incident_id=incident_id,
-        at=now,
-        kind=kind,
-        source=str(source),
-        actor_aad=actor.aad_id,
-        actor_name=actor.display,
-        old_value=old,
-        new_value=new,
-        text=text,
+) -> None:
+    """Append one event in the caller's transaction (so state and record commit together).
+
+    A plain INSERT rather than the ORM's unit of work: events are never read back in the same
+    transaction, and this runs on every turn.
+    """
+    await session.execute(
+        insert(TimelineEvent.__table__).values(
+            incident_id=incident_id,
+            at=now,
+            kind=kind,
+            source=str(source),
+            actor_aad=actor.aad_id,
+            actor_name=actor.display,
+            old_value=old,
+            new_value=new,
+            text=text,
+        )
     )
-    session.add(event)
-    return event
 
 
 def describe(event: TimelineEvent) -> str:

@@ -19,7 +19,7 @@ from bot.teams.context import CommandContext
 
 registry: CommandRegistry[CommandContext] = CommandRegistry()
 TIMELINE_PAGE_SIZE = 20
-Change = Callable[[AsyncSession, datetime, int], Awaitable[IncidentView]]
+Change = Callable[[AsyncSession, datetime, int], Awaitable[object]]
 
 
 def split_ref(args: str) -> tuple[int | None, str]:
@@ -52,21 +52,22 @@ async def target_of(ctx: CommandContext, explicit: int | None) -> int:
 
 async def apply_change(
     ctx: CommandContext, explicit: int | None, what: str, change: Change, *, refresh_card: bool = True
-) -> IncidentView | None:
+) -> int | None:
     """Find the incident and apply one change in one transaction (idempotent on the activity),
-    then refresh the card; None for a duplicate delivery."""
+    then refresh the card. Returns the incident's number, or None for a duplicate delivery."""
 
-    async def op(session: AsyncSession, now: datetime) -> IncidentView:
+    async def op(session: AsyncSession, now: datetime) -> int:
         iid = await find_target(session, conversation_id=ctx.conversation_id, explicit=explicit)
-        return await change(session, now, iid)
+        await change(session, now, iid)
+        return iid
 
     try:
-        view = await ctx.app.service.execute(op, dedupe=ctx.dedupe, refusal=Refusal(ctx.actor, ctx.source, what))
+        iid = await ctx.app.service.execute(op, dedupe=ctx.dedupe, refusal=Refusal(ctx.actor, ctx.source, what))
     except Duplicate:
         return None
     if refresh_card:
-        await ctx.app.publisher.refresh(view.id, turn=ctx.turn)
-    return view
+        await ctx.app.publisher.refresh(iid, turn=ctx.turn)
+    return iid
 
 
 @registry.command("declare", usage="declare TITLE [sev1|sev2|sev3|sev4] [service:ID]",
@@ -144,11 +145,11 @@ async def reopen(ctx: CommandContext) -> None:
 
 async def _transition(ctx: CommandContext, action: str, done: str) -> None:
     explicit, text = split_ref(ctx.command.args)
-    view = await apply_change(ctx, explicit, action, lambda s, now, iid: incidents.transition(
+    changed = await apply_change(ctx, explicit, action, lambda s, now, iid: incidents.transition(
         session=s, plan=ctx.app.service.plan, incident_id=iid, action=action, actor=ctx.actor,
         source=ctx.source, now=now, text=text or None))
-    if view:
-        await ctx.reply(f"{incident_ref(view.id)} {done} by {ctx.actor.display}.")
+    if changed:
+        await ctx.reply(f"{incident_ref(changed)} {done} by {ctx.actor.display}.")
 
 
 @registry.command("sev", usage="sev LEVEL [INC-n]", summary="Change an incident's severity", aliases=("severity",))
@@ -162,10 +163,10 @@ async def sev(ctx: CommandContext) -> None:
         raise ValidationFailed(f"Say `sev LEVEL` with one of {', '.join(plan.severity_ids())}.")
     level = words[0].lower()
     plan.severity(level)
-    view = await apply_change(ctx, explicit, "change severity", lambda s, now, iid: incidents.set_severity(
+    changed = await apply_change(ctx, explicit, "change severity", lambda s, now, iid: incidents.set_severity(
         session=s, plan=plan, incident_id=iid, severity=level, actor=ctx.actor, source=ctx.source, now=now))
-    if view:
-        await ctx.reply(f"{incident_ref(view.id)} is now {level.upper()}.")
+    if changed:
+        await ctx.reply(f"{incident_ref(changed)} is now {level.upper()}.")
 
 
 @registry.command("assign", usage="assign manager|postmortem|comms|scribe @person|me [INC-n]",
@@ -182,11 +183,11 @@ async def assign(ctx: CommandContext) -> None:
     if explicit is None and words and looks_like_incident_ref(words[-1]):
         explicit, words = parse_incident_ref(words[-1]), words[:-1]
     assignee = await _assignee(ctx, words[1:])
-    view = await apply_change(ctx, explicit, f"assign {ROLE_LABELS[role].lower()}", lambda s, now, iid: incidents.assign_role(
+    changed = await apply_change(ctx, explicit, f"assign {ROLE_LABELS[role].lower()}", lambda s, now, iid: incidents.assign_role(
         session=s, plan=ctx.app.service.plan, incident_id=iid, role=role, assignee=assignee, actor=ctx.actor,
         source=ctx.source, now=now))
-    if view:
-        await ctx.reply(f"{assignee.display} is now {ROLE_LABELS[role].lower()} of {incident_ref(view.id)}.")
+    if changed:
+        await ctx.reply(f"{assignee.display} is now {ROLE_LABELS[role].lower()} of {incident_ref(changed)}.")
 
 
 async def _assignee(ctx: CommandContext, words: list[str]) -> Actor:
@@ -214,11 +215,11 @@ async def _text_event(ctx: CommandContext, what: str, fn, done: str, *, refresh_
     explicit, text = split_ref(ctx.command.args)
     if not text:
         raise ValidationFailed(f"Say `{what} TEXT`, e.g. `{what} rolled back the 14:00 deploy`.")
-    view = await apply_change(ctx, explicit, what, lambda s, now, iid: fn(
+    changed = await apply_change(ctx, explicit, what, lambda s, now, iid: fn(
         session=s, incident_id=iid, text=text, actor=ctx.actor, source=ctx.source, now=now),
         refresh_card=refresh_card)
-    if view:
-        await ctx.reply(f"{done} {incident_ref(view.id)}.")
+    if changed:
+        await ctx.reply(f"{done} {incident_ref(changed)}.")
 
 
 @registry.command("timeline", usage="timeline [INC-n] [page N]", summary="Show an incident's timeline")
