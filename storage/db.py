@@ -75,7 +75,7 @@ def create_engine(raw_url: str, *, echo: bool = False) -> AsyncEngine:
         # for the GIL (measured: fewer connections, less CPU per turn at 8 concurrent turns).
         engine = create_async_engine(
             url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, pool_reset_on_return=None,
-            pool_size=2, max_overflow=2,
+            pool_size=1, max_overflow=1,
         )
         _configure_sqlite(engine)
         return engine
