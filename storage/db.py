@@ -58,10 +58,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn) -> None:  # pragma: no cover - exercised via engine
-        # Writers queue here for the write lock. Readers open no transaction at all: each
-        # SELECT is its own snapshot under WAL, which is all a read-only session needs.
+        # Writers take the write lock with BEGIN IMMEDIATE, sent together with their first
+        # statement (one trip to the SQLite thread fewer). Readers open no transaction at all:
+        # each SELECT is its own snapshot under WAL, which is all a read-only session needs.
         if not conn.get_execution_options().get(READ_ONLY_OPTION):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.connection.dbapi_connection.begin_with_next_statement("BEGIN IMMEDIATE")
 
 
 def create_engine(raw_url: str, *, echo: bool = False) -> AsyncEngine:

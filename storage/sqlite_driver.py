@@ -32,8 +32,10 @@ from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
 
-def _run_statement(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool):
-    """Runs on aiosqlite's thread: the whole statement in one go."""
+def _run_statement(conn: sqlite3.Connection, begin: str | None, operation: str, parameters: Any, many: bool):
+    """Runs on aiosqlite's thread: the pending BEGIN, if any, and the whole statement in one go."""
+    if begin is not None:
+        conn.execute(begin)
     cursor = conn.cursor()
     try:
         if many:
@@ -89,8 +91,9 @@ class OneHopCursor(AsyncAdapt_dbapi_cursor):
     async def _run(self, operation: str, parameters: Any, many: bool) -> None:
         connection = self._connection
         async with self._adapt_connection._execute_mutex:
+            begin = self._adapt_connection.take_pending_begin()
             description, rowcount, lastrowid, rows = await connection._execute(
-                _run_statement, connection._conn, operation, parameters, many
+                _run_statement, connection._conn, begin, operation, parameters, many
             )
         self._description = description
         self._rowcount = rowcount
@@ -114,8 +117,30 @@ class OneHopCursor(AsyncAdapt_dbapi_cursor):
 
 
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    """Also defers BEGIN to the transaction's first statement, saving a trip per transaction."""
+
+    __slots__ = ("_pending_begin",)
     _cursor_cls = OneHopCursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self._pending_begin: str | None = None
+
+    def begin_with_next_statement(self, statement: str) -> None:
+        """Send `statement` (e.g. BEGIN IMMEDIATE) just before the next statement."""
+        self._pending_begin = statement
+
+    def take_pending_begin(self) -> str | None:
+        begin, self._pending_begin = self._pending_begin, None
+        return begin
+
+    def commit(self) -> None:
+        if self.take_pending_begin() is None:  # a transaction that ran nothing has nothing to commit
+            super().commit()
+
+    def rollback(self) -> None:
+        if self.take_pending_begin() is None:
+            super().rollback()
 
 
 class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):

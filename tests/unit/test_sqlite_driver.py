@@ -63,3 +63,36 @@ async def test_pragmas_are_set(db):
         assert (await s.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"
         assert (await s.execute(text("PRAGMA synchronous"))).scalar_one() == 2  # FULL
         assert (await s.execute(text("PRAGMA busy_timeout"))).scalar_one() == 10000
+
+
+async def test_a_writer_holds_the_write_lock_from_its_first_statement(db, tmp_path):
+    """Two Database objects are like two processes: the second writer waits at BEGIN IMMEDIATE."""
+    other = Database.from_url(f"sqlite:///{tmp_path}/t.db")
+    order: list[str] = []
+    try:
+        async with db.write() as first:
+            await first.execute(text("SELECT COUNT(*) FROM t"))  # BEGIN IMMEDIATE goes out with this
+
+            async def second_writer() -> None:
+                async with other.write() as s:
+                    await s.execute(text("INSERT INTO t (name) VALUES ('second')"))
+                order.append("second committed")
+
+            task = asyncio.create_task(second_writer())
+            await asyncio.sleep(0.3)
+            assert not task.done(), "the second writer must wait for the first"
+            await first.execute(text("INSERT INTO t (name) VALUES ('first')"))
+            order.append("first committing")
+        await task
+    finally:
+        await other.dispose()
+    assert order == ["first committing", "second committed"]
+
+
+async def test_an_empty_write_transaction_sends_nothing(db):
+    async with db.write():
+        pass
+    async with db.write() as s:
+        await s.execute(text("INSERT INTO t (name) VALUES ('after')"))
+    async with db.read() as s:
+        assert (await s.execute(text("SELECT name FROM t"))).scalars().all() == ["after"]
