@@ -34,6 +34,7 @@ from bot.teams.publisher import CardPublisher
 from bot.teams.router import TurnRouter
 from bot.teams.sdk_patches import configure_reply_executor
 from bot.teams.state_storage import DatabaseStorage
+from bot.teams.transport import ConnectorTransport
 from bot.web import HttpMetrics, add_ops_routes, request_middleware
 from dialogs.declare import DeclareDialog
 from storage.schema import MigrationFailed, upgrade_in_child
@@ -68,7 +69,8 @@ def create_app(
 
     conversation_state, dialog_set = conversation_dialogs(DatabaseStorage(db, clock=clock))
 
-    adapter = build_adapter(settings, openid_metadata_url=openid_metadata_url)
+    transport = ConnectorTransport()
+    adapter = build_adapter(settings, openid_metadata_url=openid_metadata_url, transport=transport)
     publisher = CardPublisher(adapter=adapter, app_id=settings.app_id, service=service, dev=settings.dev)
     identity = IdentityResolver(service)
     teams = TeamsServices(service=service, publisher=publisher, identity=identity, commands=command_registry)
@@ -106,6 +108,7 @@ def create_app(
                 raise ConfigError(str(exc)) from exc
 
     async def on_cleanup(_app: web.Application) -> None:
+        await transport.close()
         await db.dispose()
 
     app.on_startup.append(on_startup)

@@ -170,7 +170,9 @@ async def test_configure_reply_executor_sizes_the_default_pool():
     await asyncio.gather(*(loop.run_in_executor(None, barrier.wait) for _ in range(17)))
 
 
-async def test_replies_reach_the_connector_through_the_sized_pool():
+async def test_replies_go_out_on_the_event_loop_not_through_a_thread_pool():
+    """msrest would send each reply with `requests` in the default executor (threads fighting
+    the event loop for the GIL); Firebreak's connector transport sends with aiohttp instead."""
     loop = asyncio.get_running_loop()
     executor = configure_reply_executor(loop, 8)
     submitted: list[str] = []
@@ -192,13 +194,13 @@ async def test_replies_reach_the_connector_through_the_sized_pool():
         assert response.status in (200, 201)
         replies = fc.find(method="POST", path=r"/activities")
         assert len(replies) == 1 and replies[0].json["text"] == "ack"
-    assert "Session.request" in submitted
+    assert "Session.request" not in submitted
 
 
-async def test_msrest_retries_429_on_put_silently_but_not_on_post():
-    """Not patched, pinned down for the outbox: urllib3 2.x ignores msrest's
-    `method_whitelist`, so POST (send, reply) is never retried, while PUT (update) and GET
-    (TeamsInfo) on 429/5xx are retried inside the reply thread, sleeping the Retry-After."""
+async def test_updates_retry_a_short_429_but_new_messages_are_never_resent():
+    """Pinned down for the outbox: the connector transport retries PUT (update) and GET
+    (TeamsInfo) on 429/5xx, awaiting a short Retry-After on the event loop; a POST (send,
+    reply) is never resent blindly."""
     outcomes: list[str] = []
     fc = FakeConnector()
 
@@ -225,7 +227,7 @@ async def test_msrest_retries_429_on_put_silently_but_not_on_post():
         puts = fc.find(method="PUT")
         posts = fc.find(method="POST", path=r"/activities")
     assert [p.status for p in puts] == [429, 200]
-    assert elapsed >= 0.9  # the Retry-After was slept in a reply thread
+    assert elapsed >= 0.9  # the Retry-After was honoured
     assert [p.status for p in posts] == [200, 503]  # the failed POST was not retried
     assert outcomes[0] == "updated" and outcomes[1] == "ErrorResponseException"
 

@@ -42,6 +42,7 @@ from botframework.connector.auth import (
 from bot.config import Settings
 from bot.teams.client_cache import CachingConnectorFactory, ClientCache, identity_key
 from bot.teams.sdk_patches import apply_sdk_patches
+from bot.teams.transport import ConnectorTransport
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +134,13 @@ class FailClosedAuthentication(BotFrameworkAuthentication):
     """Delegates to the SDK's authentication, turning every failure into
     `AuthenticationFailed`."""
 
-    def __init__(self, inner: BotFrameworkAuthentication, *, require_token: bool) -> None:
+    def __init__(
+        self, inner: BotFrameworkAuthentication, *, require_token: bool, transport: ConnectorTransport
+    ) -> None:
         self._inner = inner
         self._require_token = require_token
         self._clients = ClientCache()
+        self._transport = transport
 
     def _precheck(self, auth_header: str | None) -> str | None:
         header = auth_header or None  # CloudAdapter passes "" for a missing header
@@ -170,7 +174,7 @@ class FailClosedAuthentication(BotFrameworkAuthentication):
         return result
 
     def _wrap_factory(self, factory: ConnectorFactory, claims_identity: ClaimsIdentity) -> ConnectorFactory:
-        return CachingConnectorFactory(factory, self._clients, identity_key(claims_identity))
+        return CachingConnectorFactory(factory, self._clients, identity_key(claims_identity), self._transport)
 
     async def authenticate_streaming_request(
         self, auth_header: str, channel_id_header: str
@@ -215,11 +219,13 @@ def build_adapter(
     *,
     openid_metadata_url: str | None = None,
     on_error: OnTurnError | None = None,
+    transport: ConnectorTransport | None = None,
 ) -> CloudAdapter:
     """The CloudAdapter for `settings`, with the SDK work-arounds applied.
 
     `openid_metadata_url` replaces login.botframework.com's OpenID metadata document (tests
     point it at `tests/fakes/openid.py`). `on_error` becomes `adapter.on_turn_error`.
+    Outbound calls go through `transport` (a new one if not given; its owner closes it).
     Production settings without credentials raise `ConfigError` (fail closed).
     """
     settings.require_production_ready()
@@ -233,7 +239,9 @@ def build_adapter(
         credentials_factory=credentials,
         auth_configuration=AuthenticationConfiguration(),
     )
-    adapter = CloudAdapter(FailClosedAuthentication(sdk_auth, require_token=not settings.dev))
+    adapter = CloudAdapter(FailClosedAuthentication(
+        sdk_auth, require_token=not settings.dev, transport=transport or ConnectorTransport()
+    ))
     if on_error is not None:
         adapter.on_turn_error = on_error
     return adapter

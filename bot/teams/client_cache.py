@@ -5,20 +5,20 @@ for every turn (`CloudAdapterBase.process_activity`). Each one builds an msrest
 `Configuration` (a ConfigParser, retry policies, a `requests.Session`), and the session
 is never reused. So every reply opens a new TCP (and, in production, TLS) connection to the
 Bot Connector. Keeping one client per (bot app id, serviceUrl, audience) removes that work
-from the turn and lets replies reuse keep-alive connections. The clients hold only
+from the turn, and each client sends through the adapter's shared aiohttp transport
+(`bot/teams/transport.py`), which keeps connections alive. The clients hold only
 configuration and credentials, never per-turn state. The credentials refresh their own
 tokens.
 """
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from typing import Any, Hashable
 
-from requests.utils import get_environ_proxies
-
 from botframework.connector import ConnectorClient
 from botframework.connector.auth import ClaimsIdentity, ConnectorFactory
+
+from bot.teams.transport import ConnectorTransport
 
 MAX_CLIENTS = 256
 
@@ -56,32 +56,17 @@ def identity_key(claims_identity: ClaimsIdentity | None) -> str:
 class CachingConnectorFactory(ConnectorFactory):
     """Wraps the SDK's factory; creates a ConnectorClient once per (identity, serviceUrl, audience)."""
 
-    def __init__(self, inner: ConnectorFactory, cache: ClientCache, identity: str) -> None:
+    def __init__(self, inner: ConnectorFactory, cache: ClientCache, identity: str, transport: ConnectorTransport) -> None:
         self._inner = inner
         self._cache = cache
         self._identity = identity
+        self._transport = transport
 
     async def create(self, service_url: str, audience: str) -> ConnectorClient:
         key = ("connector", self._identity, service_url, audience)
         client = self._cache.get(key)
         if client is None:
             client = await self._inner.create(service_url, audience)
-            freeze_environment(client, service_url)
+            self._transport.install(client, service_url)
             self._cache.put(key, client)
         return client
-
-
-def freeze_environment(client: ConnectorClient, service_url: str) -> None:
-    """Read proxy and CA-bundle settings from the environment once, when the client is made.
-
-    By default msrest lets `requests` re-read the whole process environment (proxies,
-    NO_PROXY, netrc, CA bundle) on every send: about a tenth of a turn's CPU. The result is
-    the same for a given serviceUrl, so it is resolved here once (NO_PROXY honoured) and
-    handed to msrest explicitly.
-    """
-    config = client.config
-    config.proxies.proxies = dict(get_environ_proxies(service_url))
-    config.proxies.use_env_settings = False
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle and config.connection.verify is True:
-        config.connection.verify = bundle
