@@ -13,7 +13,7 @@ from typing import AsyncIterator
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 import storage.sqlite_driver  # noqa: F401  (registers sqlite+firebreak)
 
@@ -94,7 +94,8 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._writer = async_sessionmaker(engine, expire_on_commit=False)
-        self._reader = async_sessionmaker(engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False)
+        self._read_engine = engine.execution_options(**{READ_ONLY_OPTION: True})
+        self._reader = async_sessionmaker(self._read_engine, expire_on_commit=False)
         self._write_queue = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
@@ -114,6 +115,12 @@ class Database:
         """A session for queries that write nothing (no write lock on SQLite)."""
         async with self._reader() as session:
             yield session
+
+    @asynccontextmanager
+    async def read_rows(self) -> AsyncIterator[AsyncConnection]:
+        """A bare connection for read-only Core queries on hot paths (no ORM session to set up)."""
+        async with self._read_engine.connect() as conn:
+            yield conn
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -93,7 +93,7 @@ class DatabaseStorage(Storage):
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return {}
-        async with self._db.read() as session:
+        async with self._db.read_rows() as session:
             rows = (
                 await session.execute(
                     select(_TABLE.c.key, _TABLE.c.data_json, _TABLE.c.etag).where(
