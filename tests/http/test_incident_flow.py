@@ -1,8 +1,13 @@
 """End-to-end through the real app: Teams payloads in, Bot Connector calls out, state in the DB."""
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import update
 
-from tests.http.harness import CHANNEL, CHANNEL_INVOKE, GROUP, PERSONAL
-from tests.support import assert_valid_card
+from app import create_app
+from bot.plan import parse_plan
+from storage.models import ConversationRef
+from tests.http.harness import CHANNEL, CHANNEL_INVOKE, GROUP, PERSONAL, Harness, dev_settings
+from tests.support import EXAMPLE_PLAN, assert_valid_card
 
 ALEX = ("00000000-0000-0000-0000-0000000000020", "Alex Wilber")
 MEGAN = ("aad-megan", "Megan Bowen")
@@ -205,3 +210,40 @@ async def test_members_of_the_plans_acting_group_may_resolve(harness, connector)
     inc = await harness.incident(1)
     assert inc.status == "resolved"  # tier1 acts with the incident manager's authority in the example plan
     assert (await harness.timeline(1))[-1].actor_name == "Aisha Patel"
+
+
+async def test_card_updates_elsewhere_use_the_stored_reference_and_recheck_its_service_url(harness, caplog):
+    await harness.say("declare Card elsewhere sev3", conversation_id="chat-a")
+    await harness.say("ack INC-1", conversation_id="chat-b")
+    puts = harness.updates()
+    assert len(puts) == 1 and "ACKNOWLEDGED" in str(puts[0]["attachments"][0]["content"])
+    put_paths = [r.path for r in harness.connector.find(method="PUT")]
+    assert "chat-a" in put_paths[0]  # the card lives in chat A, reached by continue_conversation
+
+    async def tamper(session, _now):
+        await session.execute(update(ConversationRef).where(ConversationRef.conversation_id == "chat-a")
+                              .values(service_url="https://attacker.example.com/"))
+
+    await harness.service.execute(tamper)
+    await harness.say("sev sev1 INC-1", conversation_id="chat-b")
+    assert len(harness.updates()) == 1, "no update may go to a serviceUrl that is not allowed"
+    assert "not an allowed Teams host" in caplog.text
+
+
+async def test_a_plan_can_leave_the_incident_manager_unassigned(tmp_path, connector, clock):
+    text = EXAMPLE_PLAN.read_text()
+    assert "on_declare: declarer" in text
+    plan = parse_plan(text.replace("on_declare: declarer", "on_declare: none"))
+    client = TestClient(TestServer(create_app(dev_settings(tmp_path / "fb.db"), clock=clock, plan=plan), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        h = Harness(client, connector, clock)
+        await h.say("declare Nobody in charge sev2")
+        assert (await h.service.view(1)).holder("incident_manager") is None
+        await h.say("resolve done")
+        assert "has no incident manager yet" in h.texts()[-1]
+        await h.say("assign manager me")
+        await h.say("resolve done")
+        assert (await h.incident(1)).status == "resolved"
+    finally:
+        await client.close()
