@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import logging
 import threading
 import time
 from datetime import timedelta

@@ -46,7 +46,7 @@ from jsonpickle.pickler import Pickler
 from jsonpickle.unpickler import Unpickler
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, SystemClock
 from storage.db import Database
