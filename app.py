@@ -28,7 +28,8 @@ from bot.teams.context import TeamsServices
 from bot.teams.dialog_state import conversation_dialogs
 from bot.teams.handler import FirebreakBot, on_turn_error
 from bot.teams.identity import IdentityResolver
-from bot.teams.incident_commands import declare_and_post, registry as command_registry
+from bot.teams.all_commands import registry as command_registry
+from bot.teams.incident_commands import declare_and_post
 from bot.teams.messages_endpoint import messages_handler
 from bot.teams.publisher import CardPublisher
 from bot.teams.router import TurnRouter

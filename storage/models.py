@@ -131,3 +131,34 @@ class Person(SQLModel, table=True):
     display_name: str = Field(default="", max_length=200)
     email: Optional[str] = Field(default=None, max_length=320, index=True)
     updated_at: datetime = _utc()
+
+
+class ChannelBinding(SQLModel, table=True):
+    """A Teams channel given a job by `setup`: the incidents channel or the announcements channel."""
+
+    __tablename__ = "channel_binding"
+
+    purpose: str = Field(primary_key=True, max_length=40)
+    team_id: str = Field(max_length=200)
+    team_name: str = Field(default="", max_length=200)
+    team_aad_group_id: Optional[str] = Field(default=None, max_length=100)
+    channel_id: str = Field(max_length=200)
+    channel_name: str = Field(default="", max_length=200)
+    reference_json: str = Field(sa_column=Column(Text, nullable=False))
+    set_by_aad: str = Field(default="", max_length=100)
+    set_by_name: str = Field(default="", max_length=200)
+    set_at: datetime = _utc()
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only record of configuration changes made from Teams (who, what, before, after)."""
+
+    __tablename__ = "audit_event"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    at: datetime = _utc()
+    action: str = Field(max_length=60)
+    actor_aad: str = Field(default="", max_length=100)
+    actor_name: str = Field(default="", max_length=200)
+    old_value: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    new_value: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
