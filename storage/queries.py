@@ -197,3 +197,8 @@ async def upsert_person(
     row.display_name = display_name or row.display_name
     row.email = email or row.email
     row.updated_at = now
+
+
+async def person_emails(session: AsyncSession) -> set[str]:
+    rows = (await session.execute(select(Person.email).where(Person.email.is_not(None)))).scalars().all()
+    return {r.lower() for r in rows}

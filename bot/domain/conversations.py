@@ -70,3 +70,14 @@ async def remember_person(
     session: AsyncSession, *, aad_object_id: str, display_name: str, email: str | None, now: datetime
 ) -> None:
     await queries.upsert_person(session, aad_object_id=aad_object_id, display_name=display_name, email=email, now=now)
+
+
+async def remember_people(session: AsyncSession, *, people: dict[str, tuple[str, str]], now: datetime) -> None:
+    """Store many people at once: AAD object id -> (display name, e-mail)."""
+    for aad, (name, email) in people.items():
+        await queries.upsert_person(session, aad_object_id=aad, display_name=name, email=email.lower(), now=now)
+
+
+async def known_people_emails(session: AsyncSession) -> set[str]:
+    """E-mails of every Teams user Firebreak has seen (for matching the plan's people)."""
+    return await queries.person_emails(session)

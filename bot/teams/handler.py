@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 WELCOME = (
     "Hi, I'm Firebreak. I help you run incidents here: `declare Payments API down sev1` starts one, "
-    "`list` shows open ones, and `help` lists everything I can do."
+    "`list` shows open ones, and `help` lists everything I can do. In a team, an admin says "
+    "`setup incidents` in the channel where incidents should start."
 )
 
 
@@ -49,6 +50,7 @@ class FirebreakBot(TeamsActivityHandler):
     async def on_members_added_activity(self, members_added: list[ChannelAccount], turn_context: TurnContext) -> None:
         bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
         if any(m.id == bot_id for m in members_added):
+            await self._router.on_installed(turn_context)
             await turn_context.send_activity(WELCOME)
 
 

@@ -16,6 +16,7 @@ from bot.errors import FirebreakError
 from bot.teams.card_actions import ActionContext, CardActionRegistry
 from bot.teams.commands import Mention, parse_command
 from bot.teams.context import CommandContext, TeamsServices
+from bot.teams.roster import learn_roster
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,15 @@ class TurnRouter:
         key = activity_key(activity)
         ctx = CommandContext(app=self._app, turn=turn, command=parsed, actor=actor, dedupe=(key,) if key else ())
         await self._reply_errors(turn, spec.handler(ctx))
+
+    async def on_installed(self, turn: TurnContext) -> None:
+        """Firebreak was added to a team or chat: remember where, and learn who is there."""
+        await self._app.publisher.remember_conversation(turn)
+        if turn.activity.conversation.conversation_type in ("channel", "groupChat"):
+            try:
+                await learn_roster(turn, self._app.service)
+            except Exception:  # the roster is a convenience; installing must not fail on it
+                log.exception("could not read the roster")
 
     async def start_declare_dialog(self, turn: TurnContext, found: dict) -> None:
         dialog = await self._dialogs.create_context(turn)

@@ -6,7 +6,7 @@ import json
 from botbuilder.core import TurnContext
 from botbuilder.core.teams.teams_activity_extensions import teams_get_channel_data
 
-from bot.domain import setup
+from bot.domain import conversations, setup
 from bot.domain.formatting import format_time
 from bot.domain.model import Source
 from bot.domain.service import Refusal
@@ -78,7 +78,15 @@ async def _show(ctx: CommandContext) -> None:
             when = format_time(binding.set_at, ctx.zone)
             lines.append(f"**{purpose}**: {_channel_label(binding.channel_name, binding.team_name)}, "
                          f"set by {binding.set_by_name} on {when}.")
-    lines.append(f"Who may change this: {setup.who_may_configure(ctx.app.service.plan)}.")
+    plan = ctx.app.service.plan
+    known = await ctx.app.service.read(conversations.known_people_emails)
+    missing = [p.email for p in plan.people if p.email.lower() not in known]
+    found = len(plan.people) - len(missing)
+    people = f"People in the plan known in Teams: {found} of {len(plan.people)}."
+    if missing:
+        people += f" Not seen yet: {', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}."
+    lines.append(people)
+    lines.append(f"Who may change this: {setup.who_may_configure(plan)}.")
     await ctx.reply_card(message_card("Firebreak setup", lines))
 
 

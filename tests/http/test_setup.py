@@ -1,8 +1,13 @@
 """`setup` in a channel: binding the incidents and announcements channels, who may, and the audit trail."""
+import json
+
 from sqlalchemy import select
+
+from bot.domain.conversations import known_people_emails
 
 from storage.models import AuditEvent, ChannelBinding
 from tests.http.harness import CHANNEL, GROUP
+from tests.support import FIXTURES
 
 AISHA = ("aad-aisha", "Aisha Patel")  # tier1 in the example plan: may change the setup
 MEGAN = ("aad-megan", "Megan Bowen")  # not in the plan
@@ -69,3 +74,30 @@ async def test_setup_outside_a_channel_explains_where_to_say_it(harness, connect
     await harness.say("setup", GROUP)
     assert "not set" in str(harness.cards()[-1])
     assert await _rows(harness, ChannelBinding) == []
+
+
+async def test_installing_in_a_team_learns_the_roster_and_maps_plan_people(harness, connector):
+    added = json.loads((FIXTURES / "teams" / "docs-conversationUpdate-teamMemberAdded-bot-added-to-team.json").read_text())
+    added["serviceUrl"] = connector.url
+    status, _ = await harness.post(added)
+    assert status in (200, 201)
+    assert "setup incidents" in harness.texts()[-1]  # the welcome says what an admin does next
+    paged = connector.find(method="GET", path=r"/pagedmembers")
+    # the fixture always answers with the same continuation token: it is followed once, then
+    # recognised as repeating (no endless loop)
+    assert len(paged) == 2
+    emails = await harness.service.read(_emails)
+    # the documented roster: members with an AAD objectId and a UPN; the anonymous guest is skipped
+    assert "johnp@fabrikam.com" in emails and "rstevens@fabrikam.com" in emails
+    assert not any("guest" in e for e in emails)
+
+    connector.script(r"/pagedmembers", status=200, times=None, body={"members": [
+        {"id": "29:aisha", "objectId": "aad-aisha", "name": "Aisha Patel", "userPrincipalName": "Aisha.Patel@contoso.com"}]})
+    await harness.post(added)
+    await harness.say("setup", CHANNEL)
+    shown = str(harness.cards()[-1])
+    assert "People in the plan known in Teams: 1 of" in shown and "Not seen yet:" in shown
+
+
+async def _emails(session):
+    return await known_people_emails(session)
