@@ -202,3 +202,19 @@ async def upsert_person(
 async def person_emails(session: AsyncSession) -> set[str]:
     rows = (await session.execute(select(Person.email).where(Person.email.is_not(None)))).scalars().all()
     return {r.lower() for r in rows}
+
+
+async def actors_of(session: AsyncSession, incident_id: int, *, except_kinds: tuple[str, ...] = ()) -> set[str]:
+    """AAD ids of everyone who did something recorded on an incident's timeline."""
+    stmt = select(TimelineEvent.actor_aad).where(TimelineEvent.incident_id == incident_id).distinct()
+    if except_kinds:
+        stmt = stmt.where(TimelineEvent.kind.not_in(except_kinds))
+    return {aad for aad in (await session.execute(stmt)).scalars().all() if aad}
+
+
+async def aad_ids_by_email(session: AsyncSession, emails: list[str]) -> dict[str, str]:
+    """e-mail (lowercase) -> AAD id, for the people Firebreak has seen."""
+    if not emails:
+        return {}
+    stmt = select(Person.email, Person.aad_object_id).where(Person.email.in_([e.lower() for e in emails]))
+    return {email.lower(): aad for email, aad in (await session.execute(stmt)).all() if email}

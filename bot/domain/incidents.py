@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import authz, lifecycle
+from bot.domain import authz, impartiality, lifecycle
 from bot.domain.formatting import incident_ref
 from bot.domain.model import ROLE_LABELS, Actor, IncidentView, Role, Source
 from bot.domain.timeline import Kind, record
@@ -151,6 +151,7 @@ async def assign_role(
         raise InvalidTransition(f"{assignee.display} is already {ROLE_LABELS[role].lower()} of {incident_ref(view.id)}.")
     if role is Role.INCIDENT_MANAGER and current is not None:
         authz.require_manager(view, plan, actor, action="change the incident manager of")
+    await impartiality.require_impartial(session, plan=plan, view=view, role=role, person=assignee)
     view.roles[role.value] = await _set_role(session, view.incident, role, assignee, current, source=source, by=actor, now=now)
     view.incident.updated_at = now
     return view

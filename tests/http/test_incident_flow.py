@@ -247,3 +247,20 @@ async def test_a_plan_can_leave_the_incident_manager_unassigned(tmp_path, connec
         assert (await h.incident(1)).status == "resolved"
     finally:
         await client.close()
+
+
+async def test_the_postmortem_leader_must_be_impartial(harness, connector):
+    await harness.say("declare Sync broken sev2", GROUP)
+    await harness.say("note I restarted the gateway", GROUP, user=MEGAN)
+    await harness.say("assign postmortem me", GROUP)  # Alex is the incident manager
+    refusal = harness.texts()[-1]
+    assert "can't be postmortem leader of INC-1: they is its incident manager" not in refusal  # grammar guard
+    assert "Alex Wilber can't be postmortem leader of INC-1" in refusal and "incident manager" in refusal
+    assert "People who have not worked it:" in refusal
+    await harness.say("assign postmortem me", GROUP, user=MEGAN)
+    assert "Megan Bowen can't be postmortem leader" in harness.texts()[-1] and "they have acted in it" in harness.texts()[-1]
+    assert (await harness.service.view(1)).holder("postmortem_leader") is None
+    refused = [e for e in await harness.timeline(1) if e.kind == "refused"]
+    assert len(refused) == 2
+    await harness.say("assign postmortem me", GROUP, user=("aad-priya", "Priya Raman"))
+    assert (await harness.service.view(1)).holder("postmortem_leader").display_name == "Priya Raman"
