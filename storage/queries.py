@@ -218,3 +218,14 @@ async def aad_ids_by_email(session: AsyncSession, emails: list[str]) -> dict[str
         return {}
     stmt = select(Person.email, Person.aad_object_id).where(Person.email.in_([e.lower() for e in emails]))
     return {email.lower(): aad for email, aad in (await session.execute(stmt)).all() if email}
+
+
+async def recent_texts(session: AsyncSession, incident_id: int, *, kind: str, limit: int) -> list[str]:
+    """The texts of the latest events of one kind, newest first."""
+    stmt = (
+        select(TimelineEvent.text)
+        .where(TimelineEvent.incident_id == incident_id, TimelineEvent.kind == kind)
+        .order_by(TimelineEvent.id.desc())
+        .limit(limit)
+    )
+    return [t for t in (await session.execute(stmt)).scalars().all() if t]

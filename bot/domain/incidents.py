@@ -157,6 +157,15 @@ async def assign_role(
     return view
 
 
+async def set_role_holder(
+    session: AsyncSession, view: IncidentView, role: Role, assignee: Actor, *, by: Actor, source: Source,
+    now: datetime,
+) -> IncidentRole:
+    """Put `assignee` in `role` (recorded); callers check who may and impartiality first."""
+    view.incident.updated_at = now
+    return await _set_role(session, view.incident, role, assignee, view.holder(role), source=source, by=by, now=now)
+
+
 async def _set_role(
     session: AsyncSession, incident: Incident, role: Role, assignee: Actor, current: IncidentRole | None,
     *, source: Source, by: Actor, now: datetime,

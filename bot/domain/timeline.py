@@ -22,6 +22,7 @@ class Kind:
     COMMAND = "command"
     CARD_ACTION = "card_action"
     REFUSED = "refused"
+    HANDOVER = "handover"
 
 
 async def record(
@@ -78,4 +79,6 @@ def describe(event: TimelineEvent) -> str:
         return f"Card button: {event.text}"
     if k == Kind.REFUSED:
         return f"Refused: {event.text}"
+    if k == Kind.HANDOVER:
+        return f"{event.text}: {event.old_value or 'nobody'} → {event.new_value}"
     return f"{k}: {event.text or event.new_value or ''}"

@@ -145,3 +145,29 @@ def timeline_card(
 def message_card(title: str, lines: Sequence[str]) -> dict:
     """A plain card with a title and lines of text (used for lists and help)."""
     return _card([_text(title, weight="Bolder", size="Medium"), *(_text(line) for line in lines)])
+
+
+def handover_card(summary, *, zone: Zone = timezone.utc) -> dict:
+    """What the incoming role holder needs: the state, the last update, when the next is due, recent notes."""
+    view = summary.view
+    inc = view.incident
+    ref = incident_ref(view.id)
+    role = ROLE_LABELS[summary.role]
+    facts = [
+        {"title": "Status", "value": inc.status.capitalize()},
+        {"title": "Severity", "value": inc.severity.upper()},
+        {"title": role, "value": f"{summary.previous or 'nobody'} → {summary.incoming}"},
+        {"title": "Last update", "value": format_time(summary.last_update_at, zone) if summary.last_update_at else "none yet"},
+        {"title": "Next update due", "value": format_time(summary.next_update_due, zone) if summary.next_update_due else "no rhythm set"},
+    ]
+    body = [
+        _text(f"Handover of {ref}: {inc.title}", weight="Bolder", size="Medium"),
+        {"type": "FactSet", "facts": facts},
+    ]
+    if summary.last_update:
+        body.append(_text(f"**Last update:** {summary.last_update}"))
+    if summary.recent_notes:
+        body.append(_text("**Recent notes**", spacing="Medium"))
+        body.extend(_text(f"• {note}", spacing="None") for note in summary.recent_notes)
+    body.append(_text(f"**What the {role.lower()} does:** {summary.duties}", spacing="Medium", isSubtle=True))
+    return _card(body, [_execute("Timeline", "incident.timeline", view.id)])

@@ -182,7 +182,7 @@ async def assign(ctx: CommandContext) -> None:
         raise ValidationFailed(f"'{words[0]}' is not a role; use {roles}.")
     if explicit is None and words and looks_like_incident_ref(words[-1]):
         explicit, words = parse_incident_ref(words[-1]), words[:-1]
-    assignee = await _assignee(ctx, words[1:])
+    assignee = await assignee_of(ctx, words[1:])
     changed = await apply_change(ctx, explicit, f"assign {ROLE_LABELS[role].lower()}", lambda s, now, iid: incidents.assign_role(
         session=s, plan=ctx.app.service.plan, incident_id=iid, role=role, assignee=assignee, actor=ctx.actor,
         source=ctx.source, now=now))
@@ -190,7 +190,8 @@ async def assign(ctx: CommandContext) -> None:
         await ctx.reply(f"{assignee.display} is now {ROLE_LABELS[role].lower()} of {incident_ref(changed)}.")
 
 
-async def _assignee(ctx: CommandContext, words: list[str]) -> Actor:
+async def assignee_of(ctx: CommandContext, words: list[str]) -> Actor:
+    """`me`, or the one @mentioned person, as an Actor."""
     if len(words) == 1 and words[0].lower() in ("me", "myself"):
         return ctx.actor
     if len(ctx.command.mentions) == 1:

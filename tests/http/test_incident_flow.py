@@ -264,3 +264,34 @@ async def test_the_postmortem_leader_must_be_impartial(harness, connector):
     assert len(refused) == 2
     await harness.say("assign postmortem me", GROUP, user=("aad-priya", "Priya Raman"))
     assert (await harness.service.view(1)).holder("postmortem_leader").display_name == "Priya Raman"
+
+
+async def test_handover_moves_the_role_records_it_and_briefs_the_new_holder(harness, connector):
+    await harness.say("declare Dataverse slow sev2", GROUP)
+    await harness.say("update Throttling on the flows; adding capacity", GROUP)
+    await harness.say("note capacity request raised", GROUP)
+    body = harness.activity(GROUP, text="handover manager <at>Larry Brown</at>")
+    larry_id = "29:1GcS4EyB_oSI8A88XmWBN7NJFyMqe3QGnJdgLfFGkJnVelzRGos0bPbpsfJjcbAD22bmKc4GMbrY2g4JDrrA8vM06X1-cHHle4zOE6U4ttcc"
+    body["entities"].append({"type": "mention", "mentioned": {"id": larry_id, "name": "Larry Brown"}, "text": "<at>Larry Brown</at>"})
+    await harness.post(body)
+    assert (await harness.service.view(1)).holder("incident_manager").display_name == "Larry Brown"
+    assert "Alex Wilber handed the incident manager role of INC-1 to Larry Brown." in harness.texts()[-2]
+    card = harness.cards()[-1]
+    assert_valid_card(card)
+    text = str(card)
+    for expected in ("Handover of INC-1", "Alex Wilber → Larry Brown", "Throttling on the flows",
+                     "capacity request raised", "2026-11-29 15:05 UTC"):  # sev2: an update every 1h
+        assert expected in text, expected
+    last = (await harness.timeline(1))[-1]
+    assert (last.kind, last.old_value, last.new_value) == ("handover", "Alex Wilber", "Larry Brown")
+
+
+async def test_only_the_holder_or_the_manager_may_hand_a_role_over(harness):
+    await harness.say("declare Gateway flapping sev3", GROUP)
+    await harness.say("handover manager me", GROUP, user=MEGAN)
+    assert "only the incident manager" in harness.texts()[-1]
+    assert (await harness.service.view(1)).holder("incident_manager").display_name == "Alex Wilber"
+    await harness.say("handover comms me", GROUP, user=MEGAN)  # nobody holds comms: the manager decides
+    assert "only the incident manager" in harness.texts()[-1]
+    await harness.say("handover boss me", GROUP)
+    assert "`handover ROLE @person`" in harness.texts()[-1]
