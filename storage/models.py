@@ -162,3 +162,7 @@ class AuditEvent(SQLModel, table=True):
     actor_name: str = Field(default="", max_length=200)
     old_value: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
     new_value: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+# Tables defined in their own modules, imported so every table is on SQLModel.metadata.
+import storage.outbox  # noqa: E402,F401

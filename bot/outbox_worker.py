@@ -1,0 +1,235 @@
+"""Delivers the outbox: claim due rows, shape them to Teams' rate limits, send, record outcomes.
+
+Transactions stay short and never span a network call: one to expire stuck rows, one to claim
+and plan (rows to send now are `sending` with a deadline when it commits), then the POSTs with
+no transaction open, then one small transaction per outcome. Conversations are delivered
+concurrently; within a conversation strictly in order, and a retryable failure holds the rest
+of that conversation until the retry, so nothing overtakes it.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.clock import Clock
+from bot.domain.outbox import (
+    Batch,
+    DeliveryOutcome,
+    Digest,
+    OutboundSender,
+    RateShaper,
+    backoff,
+    gives_up,
+    plan_batch,
+)
+from storage import outbox as store
+from storage.db import Database
+from storage.outbox import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    """What one `run_once` did (counts of rows)."""
+
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    bundled: int = 0  # original messages folded into a digest this run
+    digests: int = 0
+    waiting: int = 0  # rows handed back to wait for a rate slot or behind a retry
+    unknown: int = 0  # expired while sending, timed out, or the sender raised
+
+
+class OutboxWorker:
+    """Runs outbox delivery; `run_once` for a tick, `run_forever` for a background task."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        sender: OutboundSender,
+        clock: Clock,
+        shaper: RateShaper | None = None,
+        batch_size: int = 100,
+        sending_for: timedelta = timedelta(seconds=60),
+        concurrency: int = 16,
+        poll_interval_s: float = 1.0,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._db = db
+        self._sender = sender
+        self._clock = clock
+        self._shaper = shaper or RateShaper()
+        self._batch_size = batch_size
+        self._sending_for = sending_for
+        # a send that outlives this cannot be trusted either way: it is marked unknown
+        self._send_timeout_s = sending_for.total_seconds() / 2
+        self._slots = asyncio.Semaphore(concurrency)
+        self._poll_interval_s = poll_interval_s
+        self._rng = rng
+        self._kick = asyncio.Event()
+
+    def kick(self) -> None:
+        """Ask `run_forever` to run now (a commit just enqueued something)."""
+        self._kick.set()
+
+    async def run_forever(self, stop_event: asyncio.Event) -> None:
+        """Run until `stop_event` is set: on every kick, or every poll interval at the latest."""
+        while not stop_event.is_set():
+            self._kick.clear()
+            try:
+                report = await self.run_once()
+            except Exception:  # keep delivering; the failure is in the log with its traceback
+                log.exception("outbox run failed")
+                report = None
+            if report is not None and report.claimed >= self._batch_size:
+                continue  # more is due right away
+            waiters = [asyncio.ensure_future(self._kick.wait()), asyncio.ensure_future(stop_event.wait())]
+            try:
+                await asyncio.wait(waiters, timeout=self._poll_interval_s, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+
+    async def run_once(self) -> RunReport:
+        """Expire stuck rows, claim and plan one batch, deliver it, record every outcome."""
+        report = RunReport()
+        now = self._clock.now()
+        async with self._db.write() as session:
+            expired = await store.expire_stuck_sending(session, now=now)
+        if expired:
+            log.warning("outbox delivery unknown (stuck in sending)", extra={"outbox_ids": expired})
+        report.unknown += len(expired)
+
+        async with self._db.write() as session:
+            due = await store.claim_due(session, now=now, limit=self._batch_size, sending_for=self._sending_for)
+            report.claimed = len(due)
+            if not due:
+                return report
+            since = now - self._shaper.horizon
+            recent = {}
+            for conversation_id in {m.conversation_id for m in due}:
+                recent[conversation_id] = await store.sent_since(session, conversation_id, since)
+            batch = plan_batch(due=due, recent_by_conversation=recent, now=now, shaper=self._shaper)
+            queues = await self._persist_plan(session, batch, report, now=now)
+
+        results = await asyncio.gather(
+            *(self._deliver_conversation(queue, report) for queue in queues if queue), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error("outbox delivery failed to record an outcome", exc_info=result)
+        return report
+
+    async def _persist_plan(self, session, batch: Batch, report: RunReport, *, now) -> list[list[OutboxMessage]]:
+        """Write the plan in the claim transaction; return the rows to POST, per conversation."""
+        deadline = now + self._sending_for
+        queues = []
+        for plan in batch.conversations:
+            queue: list[OutboxMessage] = []
+            starting: list[OutboxMessage] = []
+            for item in plan.send_now:
+                if isinstance(item, Digest):
+                    queue.append(await self._add_digest(session, item, now=now, deadline=deadline, next_at=now))
+                    report.bundled += len(item.members)
+                    report.digests += 1
+                else:
+                    queue.append(item)
+                    starting.append(item)
+            await store.start_attempt(session, messages=starting, now=now)
+            waiting: list[OutboxMessage] = []
+            for item in plan.wait:
+                if isinstance(item, Digest):
+                    await self._add_digest(session, item, now=now, deadline=None, next_at=plan.wait_until)
+                    report.bundled += len(item.members)
+                    report.digests += 1
+                else:
+                    waiting.append(item)
+                report.waiting += 1
+            if waiting:
+                await store.reschedule(session, messages=waiting, next_at=plan.wait_until)
+            if plan.wait_until is not None:
+                # later rows of this conversation, not claimed this time, must not overtake these
+                await store.defer_conversation(session, conversation_id=plan.conversation_id, until=plan.wait_until)
+            queues.append(queue)
+        return queues
+
+    @staticmethod
+    async def _add_digest(session, digest: Digest, *, now, deadline, next_at) -> OutboxMessage:
+        return await store.add_digest(
+            session,
+            key=digest.key,
+            conversation_id=digest.conversation_id,
+            payload=digest.payload,
+            bundle=digest.bundle,
+            incident_id=digest.incident_id,
+            members=digest.members,
+            created_at=digest.created_at,
+            now=now,
+            sending_deadline=deadline,
+            next_at=next_at,
+        )
+
+    async def _deliver_conversation(self, queue: list[OutboxMessage], report: RunReport) -> None:
+        """POST one conversation's rows in order; stop and hold the rest on a retryable failure."""
+        async with self._slots:
+            for index, message in enumerate(queue):
+                outcome = await self._deliver(message)
+                held = await self._record(message, outcome, queue[index + 1 :], report)
+                if held:
+                    return
+
+    async def _deliver(self, message: OutboxMessage) -> DeliveryOutcome | None:
+        """The sender's answer, or None when the outcome cannot be known."""
+        try:
+            return await asyncio.wait_for(self._sender.deliver(message), timeout=self._send_timeout_s)
+        except TimeoutError:
+            log.warning("outbox send timed out", extra={"outbox_id": message.id, "incident": message.incident_id})
+        except Exception:
+            log.exception("outbox sender raised", extra={"outbox_id": message.id, "incident": message.incident_id})
+        return None
+
+    async def _record(
+        self, message: OutboxMessage, outcome: DeliveryOutcome | None, rest: list[OutboxMessage], report: RunReport
+    ) -> bool:
+        """Store one outcome in its own transaction; True when the rest of the queue is held."""
+        now = self._clock.now()
+        attempt = message.attempts
+        ids = {"outbox_id": message.id, "incident": message.incident_id}
+        async with self._db.write() as session:
+            if outcome is None:
+                await store.mark_unknown(session, message_id=message.id, attempt=attempt,
+                                         error="delivery unknown: the send timed out or the sender failed")
+                report.unknown += 1
+                return False
+            if outcome.kind == "ok":
+                await store.mark_sent(session, message_id=message.id, attempt=attempt, now=now,
+                                      remote_activity_id=outcome.remote_activity_id)
+                report.sent += 1
+                return False
+            if outcome.kind == "retryable" and not gives_up(attempt):
+                next_at = now + backoff(attempt, outcome.retry_after, rng=self._rng)
+                await store.mark_retry(session, message_id=message.id, attempt=attempt, next_at=next_at,
+                                       error=outcome.error)
+                for later in rest:
+                    await store.release_unsent(session, message_id=later.id, attempt=later.attempts, next_at=next_at)
+                await store.defer_conversation(session, conversation_id=message.conversation_id, until=next_at)
+                report.retried += 1
+                report.waiting += len(rest)
+                log.info("outbox send will be retried", extra={**ids, "next_at": next_at.isoformat(),
+                                                               "error": outcome.error})
+                return True
+            error = outcome.error
+            if outcome.kind != "permanent":
+                error = f"gave up after {attempt} attempts: {outcome.error}"
+            await store.mark_failed(session, message_id=message.id, attempt=attempt, error=error)
+            report.failed += 1
+            log.warning("outbox send failed", extra={**ids, "error": error})
+            return False
