@@ -34,6 +34,7 @@ from bot.teams.messages_endpoint import messages_handler
 from bot.teams.publisher import CardPublisher
 from bot.teams.router import TurnRouter
 from bot.teams.sdk_patches import configure_reply_executor
+from bot.teams.spaces import SpacePlacer
 from bot.teams.state_storage import DatabaseStorage
 from bot.teams.transport import ConnectorTransport
 from bot.web import HttpMetrics, add_ops_routes, request_middleware
@@ -74,7 +75,9 @@ def create_app(
     adapter = build_adapter(settings, openid_metadata_url=openid_metadata_url, transport=transport)
     publisher = CardPublisher(adapter=adapter, app_id=settings.app_id, service=service, dev=settings.dev)
     identity = IdentityResolver(service)
-    teams = TeamsServices(service=service, publisher=publisher, identity=identity, commands=command_registry)
+    placer = SpacePlacer(adapter=adapter, app_id=settings.app_id, service=service, publisher=publisher, dev=settings.dev)
+    teams = TeamsServices(service=service, publisher=publisher, identity=identity, commands=command_registry,
+                          spaces=placer)
 
     async def finish_declare(turn, found: dict) -> None:
         actor = await identity.actor_for(turn)

@@ -28,6 +28,8 @@ class Incident(SQLModel, table=True):
     service_id: Optional[str] = Field(default=None, max_length=100)
     tenant_id: Optional[str] = Field(default=None, max_length=100)
     home_conversation_id: Optional[str] = Field(default=None, max_length=400, index=True)
+    space_kind: str = Field(default="chat", max_length=20)
+    space_url: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
     declared_by_aad: str = Field(default="", max_length=100)
     declared_by_name: str = Field(default="", max_length=200)
     declared_at: datetime = _utc()

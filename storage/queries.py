@@ -34,11 +34,11 @@ async def incident_exists(session: AsyncSession, incident_id: int) -> bool:
     return (await session.execute(select(Incident.id).where(Incident.id == incident_id))).first() is not None
 
 
-async def incident_statuses_homed_in(session: AsyncSession, conversation_id: str) -> list[tuple[int, str]]:
-    """(number, status) of the incidents living in this conversation, newest first."""
+async def incident_statuses_homed_in(session: AsyncSession, conversation_ids: list[str]) -> list[tuple[int, str]]:
+    """(number, status) of the incidents living in these conversations, newest first."""
     stmt = (
         select(Incident.id, Incident.status)
-        .where(Incident.home_conversation_id == conversation_id)
+        .where(Incident.home_conversation_id.in_(conversation_ids))
         .order_by(Incident.id.desc())
         .limit(50)
     )

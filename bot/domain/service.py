@@ -15,7 +15,7 @@ from typing import Awaitable, Callable, Sequence, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.domain import incidents, lifecycle
+from bot.domain import incidents, lifecycle, spaces
 from bot.domain.formatting import incident_ref
 from bot.domain.model import Actor, IncidentView, Source
 from bot.domain.timeline import Kind, record
@@ -155,7 +155,7 @@ async def find_target(session: AsyncSession, *, conversation_id: str | None, exp
         return explicit
     if not conversation_id:
         raise NotFound("Name the incident, e.g. `status INC-7`. Say `list` to see open ones.")
-    homed = await queries.incident_statuses_homed_in(session, conversation_id)
+    homed = await queries.incident_statuses_homed_in(session, spaces.home_candidates(conversation_id))
     open_here = [number for number, status in homed if lifecycle.is_open(status)]
     if len(open_here) == 1:
         return open_here[0]

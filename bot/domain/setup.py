@@ -83,3 +83,8 @@ def _describe(binding: ChannelBinding | None) -> str | None:
         return None
     return json.dumps({"team": binding.team_name or binding.team_id, "team_id": binding.team_id,
                        "channel": binding.channel_name or binding.channel_id, "channel_id": binding.channel_id})
+
+
+async def incidents_channel(session: AsyncSession) -> ChannelBinding | None:
+    """The channel where incident threads start, if one was set up."""
+    return await bindings.get_binding(session, "incidents")

@@ -23,6 +23,7 @@ class Kind:
     CARD_ACTION = "card_action"
     REFUSED = "refused"
     HANDOVER = "handover"
+    SPACE = "space"
 
 
 async def record(
@@ -79,6 +80,8 @@ def describe(event: TimelineEvent) -> str:
         return f"Card button: {event.text}"
     if k == Kind.REFUSED:
         return f"Refused: {event.text}"
+    if k == Kind.SPACE:
+        return f"Space: {event.text}"
     if k == Kind.HANDOVER:
         return f"{event.text}: {event.old_value or 'nobody'} → {event.new_value}"
     return f"{k}: {event.text or event.new_value or ''}"

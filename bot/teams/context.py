@@ -16,6 +16,8 @@ from bot.teams.publisher import CardPublisher, card_activity
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
+    from bot.teams.spaces import SpacePlacer
+
 
 @dataclass
 class TeamsServices:
@@ -25,6 +27,7 @@ class TeamsServices:
     publisher: CardPublisher
     identity: IdentityResolver
     commands: CommandRegistry["CommandContext"]
+    spaces: "SpacePlacer" = field(repr=False, default=None)  # type: ignore[assignment]
     start_declare_dialog: Callable[[TurnContext, dict], Awaitable[None]] = field(repr=False, default=None)  # type: ignore[assignment]
 
 

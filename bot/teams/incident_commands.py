@@ -8,7 +8,7 @@ from typing import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import incidents
+from bot.domain import incidents, spaces
 from bot.domain.formatting import format_age, incident_ref, looks_like_incident_ref, parse_incident_ref
 from bot.domain.model import ROLE_ALIASES, ROLE_LABELS, Actor, IncidentView, Role
 from bot.domain.service import Refusal, find_target
@@ -84,7 +84,8 @@ async def declare(ctx: CommandContext) -> None:
 
 
 async def declare_and_post(app, turn, actor: Actor, found: dict, *, source, dedupe=()) -> IncidentView | None:
-    """Declare in this conversation and post the living card (shared by the command and the dialog)."""
+    """Declare, open the incident's space, and post the living card there (shared by the command
+    and the dialog). With no incidents channel set up, the space is this conversation."""
     activity = turn.activity
     tenant = activity.conversation.tenant_id if activity.conversation else None
     try:
@@ -98,7 +99,22 @@ async def declare_and_post(app, turn, actor: Actor, found: dict, *, source, dedu
         )
     except Duplicate:
         return None
-    await app.publisher.post_living_card(turn, view)
+    ref = incident_ref(view.id)
+    opened = await app.spaces.open(turn, view)
+    if opened.kind == "chat":
+        await app.publisher.post_living_card(turn, view)
+        if opened.failed:
+            note = f"{opened.failed}, so {ref} stays in this chat"
+            await app.service.execute(lambda s, now: spaces.move_home(
+                s, incident_id=view.id, conversation_id=activity.conversation.id, kind="chat", url=None,
+                note=note, actor=actor, now=now))
+            await turn.send_activity(f"{note}.")
+        return view
+    await app.service.execute(lambda s, now: spaces.move_home(
+        s, incident_id=view.id, conversation_id=opened.conversation_id, kind=opened.kind, url=opened.url,
+        note=opened.note, actor=actor, now=now))
+    await turn.send_activity(f"{ref} declared: {view.incident.title}. Its space is [{opened.note}]({opened.url}); "
+                             "commands typed there apply to it.")
     return view
 
 

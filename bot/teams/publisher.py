@@ -29,6 +29,26 @@ def card_activity(card: dict, *, activity_id: str | None = None) -> Activity:
     return activity
 
 
+async def proactive(adapter, reference: ConversationReference, app_id: str, work) -> None:
+    """Run `work(turn)` in a stored conversation and let its exception reach the caller.
+
+    Inside `continue_conversation` an exception would go to the adapter's on_turn_error, which
+    apologises in that conversation (a stranger's chat, for a background update) and hides the
+    failure from the code that needs to fall back.
+    """
+    failure: list[BaseException] = []
+
+    async def guarded(ctx: TurnContext) -> None:
+        try:
+            await work(ctx)
+        except Exception as exc:  # handed to the caller below
+            failure.append(exc)
+
+    await adapter.continue_conversation(reference, guarded, app_id)
+    if failure:
+        raise failure[0]
+
+
 def reference_json(turn: TurnContext) -> str:
     """The turn's conversation reference, serialized for storage."""
     ref = TurnContext.get_conversation_reference(turn.activity)
@@ -58,6 +78,21 @@ class CardPublisher:
             conversation_type=activity.conversation.conversation_type, reference_json=ref_json, now=now,
         ))
 
+    async def remember_reference(self, reference: ConversationReference, conversation_id: str) -> None:
+        """Store a reference built by the bot itself (e.g. for a thread it just started)."""
+        ref_json = json.dumps(reference.serialize(), sort_keys=True)
+        tenant = reference.conversation.tenant_id if reference.conversation else None
+        await self._service.execute(lambda s, now: conversations.remember_conversation(
+            s, conversation_id=conversation_id, tenant_id=tenant, service_url=reference.service_url,
+            conversation_type=reference.conversation.conversation_type, reference_json=ref_json, now=now,
+        ))
+
+    async def remember_card(self, incident_id: int, conversation_id: str, activity_id: str) -> None:
+        """Record a posted living card so every later change updates it in place."""
+        await self._service.execute(lambda s, now: conversations.remember_card(
+            s, incident_id=incident_id, conversation_id=conversation_id, activity_id=activity_id, now=now,
+        ))
+
     async def post_living_card(self, turn: TurnContext, view: IncidentView) -> str | None:
         """Reply with the card and remember where it is; returns its activity id."""
         response = await turn.send_activity(card_activity(self.render(view)))
@@ -66,10 +101,7 @@ class CardPublisher:
             log.warning("living card posted without an id", extra={"incident": view.id})
             return None
         await self.remember_conversation(turn)
-        conversation_id = turn.activity.conversation.id
-        await self._service.execute(lambda s, now: conversations.remember_card(
-            s, incident_id=view.id, conversation_id=conversation_id, activity_id=activity_id, now=now,
-        ))
+        await self.remember_card(view.id, turn.activity.conversation.id, activity_id)
         return activity_id
 
     async def refresh(self, incident_id: int, *, turn: TurnContext | None = None, skip_activity_id: str | None = None) -> None:
@@ -104,4 +136,4 @@ class CardPublisher:
         async def update(ctx: TurnContext) -> None:
             await ctx.update_activity(card_activity(card, activity_id=loc.activity_id))
 
-        await self._adapter.continue_conversation(reference, update, self._app_id)
+        await proactive(self._adapter, reference, self._app_id, update)

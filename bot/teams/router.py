@@ -121,4 +121,6 @@ class TurnRouter:
 
     async def clear_state(self, turn: TurnContext) -> None:
         """Forget the conversation's dialog state (after an unexpected error)."""
+        if turn.turn_state.get(self._state._context_service_key) is None:
+            await self._state.load(turn)  # delete() expects the state loaded in this turn
         await self._state.delete(turn)

@@ -144,6 +144,13 @@ class _Sender(AsyncHTTPSender):
         raise AssertionError("unreachable")  # pragma: no cover
 
 
+def http_status_of(exc: BaseException) -> int | None:
+    """The HTTP status behind an SDK error (msrest keeps the transport's own response object)."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None) or getattr(response, "status", None)
+    return status if isinstance(status, int) else None
+
+
 def _ssl_context() -> ssl.SSLContext | bool:
     """The default trust store, or the CA bundle `requests` users point at (corporate proxies)."""
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")

@@ -5,6 +5,7 @@ and answers like the real service, using the documented responses in
 `../shared/fixtures/teams/connector-responses/`:
 
     POST /v3/conversations                                  201 {"id", "activityId", "serviceUrl"}
+                                                            (a new post in a channel: id = "<channel>;messageid=<activityId>")
     POST /v3/conversations/{cid}/activities                 201 {"id"}   (send)
     POST /v3/conversations/{cid}/activities/{aid}           200 {"id"}   (reply)
     PUT  /v3/conversations/{cid}/activities/{aid}           200 {"id": aid} (update)
@@ -164,16 +165,16 @@ class FakeConnector:
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids)}"
 
-    def _normal_answer(self, request: web.Request) -> tuple[int, Any]:
+    def _normal_answer(self, request: web.Request, payload: Any = None) -> tuple[int, Any]:
         """The real connector's answer for this route (route name set in `start`)."""
         route = request.match_info.route.name
         info = request.match_info
         if route == "create_conversation":
-            return 201, {
-                "id": self._new_id("a:fake-conversation-"),
-                "activityId": self._new_id("fake-activity-"),
-                "serviceUrl": self.url,
-            }
+            activity_id = self._new_id("fake-activity-")
+            channel = ((payload if isinstance(payload, dict) else {}).get("channelData") or {}).get("channel") or {}
+            # a new post in a channel: Teams answers with the thread's conversation id
+            conversation = f"{channel['id']};messageid={activity_id}" if channel.get("id") else self._new_id("a:fake-conversation-")
+            return 201, {"id": conversation, "activityId": activity_id, "serviceUrl": self.url}
         if route == "send":
             return 201, {"id": self._new_id("fake-activity-")}
         if route == "reply":
@@ -204,7 +205,7 @@ class FakeConnector:
         self.requests.append(record)
 
         script = next((s for s in self._scripts if s.matches(request.method, request.path)), None)
-        status, body = self._normal_answer(request)
+        status, body = self._normal_answer(request, payload)
         headers: dict[str, str] = {}
         if script is not None:
             script.used += 1

@@ -295,3 +295,14 @@ async def test_only_the_holder_or_the_manager_may_hand_a_role_over(harness):
     assert "only the incident manager" in harness.texts()[-1]
     await harness.say("handover boss me", GROUP)
     assert "`handover ROLE @person`" in harness.texts()[-1]
+
+
+async def test_a_failed_update_elsewhere_is_logged_not_apologised_for_in_that_chat(harness, connector, caplog):
+    await harness.say("declare Quiet failure sev3", conversation_id="chat-a")
+    connector.clear()
+    connector.fail_next(r"chat-a/activities/", 403, method="PUT")
+    await harness.say("ack INC-1", conversation_id="chat-b")
+    assert (await harness.incident(1)).status == "acknowledged"  # a Teams failure never rolls back state
+    assert not [r for r in connector.find(method="POST") if "chat-a" in r.path], "nothing may be posted in chat A"
+    assert "INC-1 acknowledged" in harness.texts()[-1]
+    assert "card update failed" in caplog.text

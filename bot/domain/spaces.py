@@ -1,0 +1,66 @@
+"""Where an incident lives: the chat it was declared in, a thread in the incidents channel, or
+a channel of its own.
+
+The plan chooses per severity (`severities[].space`). A dedicated channel needs Microsoft Graph;
+whenever that cannot be had, the incident gets a thread instead. It is never left without a
+space, and the fallback and its reason are recorded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain.formatting import incident_ref
+from bot.domain.model import Actor, Source
+from bot.domain.timeline import Kind, record
+from bot.errors import NotFound
+from storage import queries
+
+THREAD_SEPARATOR = ";messageid="
+
+
+@dataclass(frozen=True)
+class SpaceDecision:
+    """What kind of space to open, and why it is not the one the plan asked for (if so)."""
+
+    kind: str  # "chat" | "thread" | "channel"
+    fallback_reason: str | None = None
+
+
+def decide_space(*, wanted: str, incidents_channel_bound: bool, graph_ready: bool) -> SpaceDecision:
+    """The space for a new incident, from the plan's wish and what is set up."""
+    if not incidents_channel_bound:
+        return SpaceDecision("chat")
+    if wanted == "channel" and not graph_ready:
+        return SpaceDecision("thread", "Microsoft Graph is not configured, so it got a thread in the incidents channel")
+    return SpaceDecision(wanted if wanted in ("thread", "channel") else "thread")
+
+
+def thread_conversation_id(channel_id: str, root_activity_id: str) -> str:
+    """The conversation id Teams gives replies in a channel thread."""
+    return f"{channel_id}{THREAD_SEPARATOR}{root_activity_id}"
+
+
+def home_candidates(conversation_id: str) -> list[str]:
+    """Conversation ids an incident living here could be homed under: the thread itself, or
+    (for an incident with a channel of its own) the channel the thread is in."""
+    channel = conversation_id.split(THREAD_SEPARATOR, 1)[0]
+    return [conversation_id] if channel == conversation_id else [conversation_id, channel]
+
+
+async def move_home(
+    session: AsyncSession, *, incident_id: int, conversation_id: str, kind: str, url: str | None, note: str,
+    actor: Actor, now: datetime,
+) -> None:
+    """Make `conversation_id` the incident's space and record where, and why, it went."""
+    incident = await queries.get_incident(session, incident_id, lock=True)
+    if incident is None:
+        raise NotFound(f"There is no {incident_ref(incident_id)}.")
+    old = incident.home_conversation_id
+    incident.home_conversation_id = conversation_id
+    incident.space_kind = kind
+    incident.space_url = url
+    await record(session, incident_id=incident_id, kind=Kind.SPACE, source=Source.SYSTEM, actor=actor, now=now,
+                 old=old, new=kind, text=note)
