@@ -35,6 +35,8 @@ from bot.teams.publisher import CardPublisher
 from bot.teams.router import TurnRouter
 from bot.teams.sdk_patches import configure_reply_executor
 from bot.teams.spaces import SpacePlacer
+from bot.teams.outbound import TeamsSender
+from bot.outbox_worker import OutboxWorker
 from bot.teams.state_storage import DatabaseStorage
 from bot.teams.transport import ConnectorTransport
 from bot.web import HttpMetrics, add_ops_routes, request_middleware
@@ -75,6 +77,10 @@ def create_app(
     adapter = build_adapter(settings, openid_metadata_url=openid_metadata_url, transport=transport)
     publisher = CardPublisher(adapter=adapter, app_id=settings.app_id, service=service, dev=settings.dev)
     identity = IdentityResolver(service)
+    worker = OutboxWorker(
+        db=db, clock=clock, sender=TeamsSender(adapter=adapter, app_id=settings.app_id, service=service, dev=settings.dev)
+    )
+    service.after_commit(worker.kick)
     placer = SpacePlacer(adapter=adapter, app_id=settings.app_id, service=service, publisher=publisher, dev=settings.dev)
     teams = TeamsServices(service=service, publisher=publisher, identity=identity, commands=command_registry,
                           spaces=placer)
@@ -101,6 +107,9 @@ def create_app(
     app.router.add_post("/api/messages", messages_handler(adapter=adapter, bot=bot, settings=settings))
     add_ops_routes(app, engine=engine, metrics=metrics)
 
+    stopping = asyncio.Event()
+    background: dict[str, asyncio.Task] = {}
+
     async def on_startup(_app: web.Application) -> None:
         configure_reply_executor(asyncio.get_running_loop(), settings.reply_threads)
         if migrate_on_start:
@@ -110,8 +119,12 @@ def create_app(
                 await asyncio.to_thread(upgrade_to_head, settings.database_url)
             except MigrationFailed as exc:
                 raise ConfigError(str(exc)) from exc
+        background["outbox"] = asyncio.create_task(worker.run_forever(stopping), name="outbox")
 
     async def on_cleanup(_app: web.Application) -> None:
+        stopping.set()
+        for task in background.values():
+            await task
         await transport.close()
         await db.dispose()
 

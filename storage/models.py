@@ -166,5 +166,16 @@ class AuditEvent(SQLModel, table=True):
     new_value: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
+class Announcement(SQLModel, table=True):
+    """The one announcement message of an incident, refreshed in place as the incident changes."""
+
+    __tablename__ = "announcement"
+
+    incident_id: int = Field(primary_key=True)
+    conversation_id: str = Field(max_length=400)
+    activity_id: str = Field(max_length=200)
+    posted_at: datetime = _utc()
+
+
 # Tables defined in their own modules, imported so every table is on SQLModel.metadata.
 import storage.outbox  # noqa: E402,F401

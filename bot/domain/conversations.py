@@ -81,3 +81,9 @@ async def remember_people(session: AsyncSession, *, people: dict[str, tuple[str,
 async def known_people_emails(session: AsyncSession) -> set[str]:
     """E-mails of every Teams user Firebreak has seen (for matching the plan's people)."""
     return await queries.person_emails(session)
+
+
+async def stored_reference(session: AsyncSession, conversation_id: str) -> tuple[str, str] | None:
+    """(reference JSON, serviceUrl) of a conversation the bot can post into, if known."""
+    ref = await queries.get_conversation_ref(session, conversation_id)
+    return (ref.reference_json, ref.service_url) if ref else None

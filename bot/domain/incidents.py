@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import authz, impartiality, lifecycle
+from bot.domain import announcements, authz, impartiality, lifecycle
 from bot.domain.formatting import incident_ref
 from bot.domain.model import ROLE_LABELS, Actor, IncidentView, Role, Source
 from bot.domain.timeline import Kind, record
@@ -80,8 +80,9 @@ async def declare(
     roles: dict[str, IncidentRole] = {}
     if plan.role(Role.INCIDENT_MANAGER.value).on_declare == "declarer" and actor.aad_id:
         roles[Role.INCIDENT_MANAGER.value] = await _set_role(
-            session, incident, Role.INCIDENT_MANAGER, actor, None, source=source, by=actor, now=now
+            session, incident, Role.INCIDENT_MANAGER, actor, None, source=source, by=actor, now=now, announce=False
         )
+    await announcements.changed(session, incident_id=incident.id, what="declared", now=now)
     return IncidentView(incident=incident, roles=roles)
 
 
@@ -116,6 +117,7 @@ async def transition(
         incident.resolved_at = None
     await record(session, incident_id=view.id, kind=Kind.STATUS, source=source, actor=actor, now=now,
            old=old, new=new.value, text=(text or None))
+    await announcements.changed(session, incident_id=view.id, what="reopened" if action == "reopen" else new.value, now=now)
     return view
 
 
@@ -135,6 +137,7 @@ async def set_severity(
     incident.severity = sev
     incident.updated_at = now
     await record(session, incident_id=view.id, kind=Kind.SEVERITY, source=source, actor=actor, now=now, old=old, new=sev)
+    await announcements.changed(session, incident_id=view.id, what=f"is now {sev.upper()}", now=now)
     return view
 
 
@@ -168,7 +171,7 @@ async def set_role_holder(
 
 async def _set_role(
     session: AsyncSession, incident: Incident, role: Role, assignee: Actor, current: IncidentRole | None,
-    *, source: Source, by: Actor, now: datetime,
+    *, source: Source, by: Actor, now: datetime, announce: bool = True,
 ) -> IncidentRole:
     assert incident.id is not None
     old_name = current.display_name if current else None
@@ -181,6 +184,9 @@ async def _set_role(
     current.assigned_at = now
     await record(session, incident_id=incident.id, kind=Kind.ROLE, source=source, actor=by, now=now,
            old=old_name, new=assignee.display, text=ROLE_LABELS[role])
+    if announce:  # a declare announces once, with its first incident manager already on the card
+        await announcements.changed(session, incident_id=incident.id,
+                                    what=f"{ROLE_LABELS[role].lower()}: {assignee.display}", now=now)
     return current
 
 
@@ -209,4 +215,5 @@ async def post_update(
     view.incident.last_update_at = now
     view.incident.updated_at = now
     await record(session, incident_id=view.id, kind=Kind.UPDATE, source=source, actor=actor, now=now, text=text)
+    await announcements.changed(session, incident_id=view.id, what="status update", now=now)
     return view

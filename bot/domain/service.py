@@ -58,8 +58,13 @@ class IncidentService:
         clock: Clock,
     ):
         self._db = db
+        self._after_commit: list[Callable[[], None]] = []
         self._plan = plan
         self.clock = clock
+
+    def after_commit(self, notify: Callable[[], None]) -> None:
+        """Call `notify` after every committed change (the outbox worker's kick)."""
+        self._after_commit.append(notify)
 
     @property
     def plan(self) -> Plan:
@@ -83,6 +88,8 @@ class IncidentService:
             if refusal is not None and denied.incident_id is not None:
                 await self._record_refusal(refusal, denied, dedupe, now)
             raise
+        for notify in self._after_commit:
+            notify()
         incident_id = _incident_id_of(result)
         if incident_id is not None:
             log.info("incident change committed", extra={"incident_id": incident_id})

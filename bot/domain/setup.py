@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain.model import Actor, Role
 from bot.errors import PermissionDenied, ValidationFailed
 from bot.plan import Plan
-from storage import bindings
+from storage import bindings, queries
 from storage.models import ChannelBinding
 
 PURPOSES: dict[str, tuple[str, str]] = {
@@ -35,6 +35,8 @@ class ChannelPlace:
     channel_id: str
     channel_name: str
     reference_json: str
+    service_url: str = ""
+    tenant_id: str | None = None
 
 
 def may_configure(plan: Plan, actor: Actor) -> bool:
@@ -67,6 +69,11 @@ async def bind_channel(
         set_by_aad=actor.aad_id, set_by_name=actor.display, set_at=now,
     )
     previous = await bindings.put_binding(session, binding)
+    # the outbox posts by conversation id: keep the channel's own reference with the others
+    await queries.upsert_conversation_ref(
+        session, conversation_id=place.channel_id, tenant_id=place.tenant_id, service_url=place.service_url,
+        conversation_type="channel", reference_json=place.reference_json, now=now,
+    )
     await bindings.record_audit(
         session, at=now, action=f"setup {purpose}", actor_aad=actor.aad_id, actor_name=actor.display,
         old_value=_describe(previous), new_value=_describe(binding),

@@ -171,3 +171,29 @@ def handover_card(summary, *, zone: Zone = timezone.utc) -> dict:
         body.extend(_text(f"• {note}", spacing="None") for note in summary.recent_notes)
     body.append(_text(f"**What the {role.lower()} does:** {summary.duties}", spacing="Medium", isSubtle=True))
     return _card(body, [_execute("Timeline", "incident.timeline", view.id)])
+
+
+def announcement_card(view: IncidentView, plan: Plan, *, mentions: Sequence[tuple[str, str]] = (),
+                      space_url: str | None = None) -> dict:
+    """The compact announcement: what, how bad, where to go; the plan's people @mentioned."""
+    inc = view.incident
+    ref = incident_ref(view.id)
+    manager = view.holder(Role.INCIDENT_MANAGER)
+    line = f"{inc.severity.upper()} · {inc.status.capitalize()}"
+    if manager:
+        line += f" · Incident manager: {manager.display_name}"
+    body = [
+        _text(f"{ref}: {inc.title}", weight="Bolder", color=_STATUS_COLOR.get(inc.status, "Default")),
+        _text(line, isSubtle=True, spacing="None"),
+    ]
+    if inc.last_update_text:
+        body.append(_text(inc.last_update_text, size="Small"))
+    if mentions:
+        body.append(_text("Heads up: " + ", ".join(f"<at>{name}</at>" for _aad, name in mentions), size="Small"))
+    card = _card(body, [{"type": "Action.OpenUrl", "title": "Open the incident", "url": space_url}] if space_url else None)
+    if mentions:
+        card["msteams"] = {"entities": [
+            {"type": "mention", "text": f"<at>{name}</at>", "mentioned": {"id": aad, "name": name}}
+            for aad, name in mentions
+        ]}
+    return card

@@ -38,6 +38,8 @@ def channel_place(turn: TurnContext) -> setup.ChannelPlace:
         channel_id=data.channel.id,
         channel_name=data.channel.name or ("General" if data.channel.id == data.team.id else ""),
         reference_json=json.dumps(reference.serialize(), sort_keys=True),
+        service_url=activity.service_url,
+        tenant_id=activity.conversation.tenant_id,
     )
 
 

@@ -151,6 +151,19 @@ def http_status_of(exc: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
+def retry_after_of(exc: BaseException) -> float | None:
+    """The Retry-After (seconds) of the response behind an SDK error, if it carried one."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
 def _ssl_context() -> ssl.SSLContext | bool:
     """The default trust store, or the CA bundle `requests` users point at (corporate proxies)."""
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")

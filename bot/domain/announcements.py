@@ -1,0 +1,61 @@
+"""Automatic announcements: one compact message per incident in the announcements channel,
+refreshed as the incident changes.
+
+A change enqueues an announcement in the same transaction as the change itself (the outbox),
+so a crash can never lose one. The message is rendered when it is delivered, from the state at
+that moment, so a burst of changes shows the latest state and never a stale one.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain.formatting import incident_ref
+from bot.plan import Plan
+from storage import bindings, outbox, queries
+from storage.models import Announcement
+
+RENDER = "announcement"
+BUNDLE = "announcements"
+
+
+async def changed(session: AsyncSession, *, incident_id: int, what: str, now: datetime) -> None:
+    """Queue a refresh of the incident's announcement (nothing if no channel is set up)."""
+    channel = await bindings.get_binding(session, "announcements")
+    if channel is None:
+        return
+    await outbox.enqueue(
+        session,
+        key=f"announce:{incident_id}:{now.isoformat()}:{what}",
+        conversation_id=channel.channel_id,
+        payload={"render": RENDER, "incident_id": incident_id, "summary": f"{incident_ref(incident_id)} {what}"},
+        now=now,
+        bundle=BUNDLE,
+        incident_id=incident_id,
+    )
+
+
+async def posted(session: AsyncSession, incident_id: int) -> Announcement | None:
+    """The incident's announcement message, once it has been posted."""
+    return await session.get(Announcement, incident_id)
+
+
+async def remember_posted(
+    session: AsyncSession, *, incident_id: int, conversation_id: str, activity_id: str, now: datetime
+) -> None:
+    if await session.get(Announcement, incident_id) is None:
+        session.add(Announcement(incident_id=incident_id, conversation_id=conversation_id,
+                                 activity_id=activity_id, posted_at=now))
+
+
+async def mentions(session: AsyncSession, *, plan: Plan, severity: str) -> list[tuple[str, str]]:
+    """(AAD id, name) of the people the plan wants @mentioned for this severity, if known in Teams."""
+    if severity not in plan.severity_ids():
+        return []
+    emails: list[str] = []
+    for group_id in plan.severity(severity).announce_mentions:
+        emails.extend(plan.members_of(group_id))
+    known = await queries.aad_ids_by_email(session, sorted(set(emails)))
+    names = {p.email.lower(): p.name for p in plan.people}
+    return [(known[e], names.get(e, e)) for e in sorted(known)]

@@ -1,0 +1,117 @@
+"""The outbox's Teams sender: turns an outbox message into a Bot Connector call.
+
+Messages that say `render` are rendered here, at delivery time, from the current state. An
+announcement queued for an incident's first change still shows its latest state when it goes
+out, and a later change updates the same message in place. Connector errors are mapped to
+outcomes the outbox understands: 429/5xx/timeouts are retryable (Retry-After kept), other
+4xx are permanent.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import aiohttp
+
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from botbuilder.schema import Activity, ConversationParameters, ConversationReference
+
+from bot.domain import announcements, conversations
+from bot.domain.outbox import DeliveryOutcome
+from bot.domain.service import IncidentService
+from bot.teams.cards import announcement_card
+from bot.teams.publisher import proactive
+from bot.teams.security import is_allowed_service_url
+from bot.teams.transport import http_status_of, retry_after_of
+from storage.outbox import OutboxMessage
+
+log = logging.getLogger(__name__)
+RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class TeamsSender:
+    """Delivers outbox messages into stored Teams conversations."""
+
+    def __init__(self, *, adapter, app_id: str, service: IncidentService, dev: bool) -> None:
+        self._adapter = adapter
+        self._app_id = app_id
+        self._service = service
+        self._dev = dev
+
+    async def deliver(self, message: OutboxMessage) -> DeliveryOutcome:
+        """Deliver one message. A timeout is raised, not mapped: the post may have landed, so
+        the outbox marks it "delivery unknown" instead of sending it twice."""
+        try:
+            return await self._deliver(message)
+        except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
+            return DeliveryOutcome.retryable(status_code=None, error=f"cannot connect: {type(exc).__name__}")
+        except (asyncio.TimeoutError, aiohttp.ClientError):
+            raise
+        except Exception as exc:
+            status = http_status_of(exc)
+            if status in RETRYABLE:
+                return DeliveryOutcome.retryable(status_code=status, retry_after=retry_after_of(exc))
+            log.warning("outbox delivery refused: %s %s", status, type(exc).__name__, extra={"outbox_id": message.id})
+            return DeliveryOutcome.permanent(f"{type(exc).__name__} ({status or 'no status'})", status_code=status)
+
+    async def _deliver(self, message: OutboxMessage) -> DeliveryOutcome:
+        stored = await self._service.read(lambda s: conversations.stored_reference(s, message.conversation_id))
+        if stored is None:
+            return DeliveryOutcome.permanent(f"no stored conversation reference for {message.conversation_id}")
+        reference_json, service_url = stored
+        if not is_allowed_service_url(service_url, dev=self._dev):
+            return DeliveryOutcome.permanent("stored serviceUrl is not an allowed Teams host")
+        reference = ConversationReference().deserialize(json.loads(reference_json))
+        payload = message.payload
+        if payload.get("render") == announcements.RENDER:
+            return await self._announce(reference, message.conversation_id, int(payload["incident_id"]))
+        return await self._post(reference, message.conversation_id, _plain_activity(payload))
+
+    async def _announce(self, reference: ConversationReference, channel_id: str, incident_id: int) -> DeliveryOutcome:
+        view = await self._service.view(incident_id)
+        plan = self._service.plan
+        people = await self._service.read(lambda s: announcements.mentions(s, plan=plan, severity=view.incident.severity))
+        card = announcement_card(view, plan, mentions=people, space_url=view.incident.space_url)
+        activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
+        existing = await self._service.read(lambda s: announcements.posted(s, incident_id))
+        if existing is not None:
+            activity.id = existing.activity_id
+
+            async def update(ctx: TurnContext) -> None:
+                await ctx.update_activity(activity)
+
+            await proactive(self._adapter, reference, self._app_id, update)
+            return DeliveryOutcome.ok(existing.activity_id)
+        outcome = await self._post(reference, channel_id, activity)
+        if outcome.remote_activity_id:
+            await self._service.execute(lambda s, now: announcements.remember_posted(
+                s, incident_id=incident_id, conversation_id=channel_id, activity_id=outcome.remote_activity_id, now=now))
+        return outcome
+
+    async def _post(self, reference: ConversationReference, conversation_id: str, activity: Activity) -> DeliveryOutcome:
+        """A new post (a channel: a new thread; a chat: a new message)."""
+        posted: dict[str, str] = {}
+
+        async def post(ctx: TurnContext) -> None:
+            if reference.conversation and reference.conversation.conversation_type == "channel":
+                client = ctx.turn_state[ctx.adapter.BOT_CONNECTOR_CLIENT_KEY]
+                result = await client.conversations.create_conversation(ConversationParameters(
+                    is_group=True, bot=reference.bot, tenant_id=reference.conversation.tenant_id,
+                    channel_data={"channel": {"id": conversation_id}}, activity=activity))
+                posted["id"] = result.activity_id or ""
+            else:
+                response = await ctx.send_activity(activity)
+                posted["id"] = response.id if response else ""
+
+        await proactive(self._adapter, reference, self._app_id, post)
+        return DeliveryOutcome.ok(posted.get("id") or None)
+
+
+def _plain_activity(payload: dict) -> Activity:
+    """A text message (digests and plain notices) with optional card attachments."""
+    activity = MessageFactory.text(payload.get("text") or payload.get("summary") or "")
+    cards = payload.get("cards") or []
+    if cards:
+        activity.attachments = [CardFactory.adaptive_card(card) for card in cards]
+    return activity
