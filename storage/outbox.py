@@ -89,6 +89,9 @@ def _insert_ignoring_duplicates(session: AsyncSession, table):
     return sqlite_insert(table).on_conflict_do_nothing()
 
 
+ENQUEUED = "firebreak.outbox_enqueued"
+
+
 async def enqueue(
     session: AsyncSession,
     *,
@@ -124,6 +127,7 @@ async def enqueue(
         created_at=now,
     )
     await session.execute(stmt)
+    session.info[ENQUEUED] = True  # tells whoever commits this session that there is mail to deliver
     return (await session.execute(select(OutboxMessage.id).where(OutboxMessage.key == key))).scalar_one()
 
 

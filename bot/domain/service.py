@@ -23,6 +23,7 @@ from bot.errors import Duplicate, NotFound, PermissionDenied, ValidationFailed
 from bot.plan import Plan
 from storage import queries
 from storage.db import Database
+from storage.outbox import ENQUEUED
 from storage.models import Incident, TimelineEvent
 
 T = TypeVar("T")
@@ -63,7 +64,7 @@ class IncidentService:
         self.clock = clock
 
     def after_commit(self, notify: Callable[[], None]) -> None:
-        """Call `notify` after every committed change (the outbox worker's kick)."""
+        """Call `notify` after a commit that queued outbound messages (the outbox worker's kick)."""
         self._after_commit.append(notify)
 
     @property
@@ -83,13 +84,15 @@ class IncidentService:
             async with self._db.write() as session:
                 await self._claim(session, dedupe, now)
                 result = await op(session, now)
+                enqueued = bool(session.info.get(ENQUEUED))
         except PermissionDenied as denied:
             log.info("refused: %s", denied.action, extra={"incident_id": denied.incident_id})
             if refusal is not None and denied.incident_id is not None:
                 await self._record_refusal(refusal, denied, dedupe, now)
             raise
-        for notify in self._after_commit:
-            notify()
+        if enqueued:
+            for notify in self._after_commit:
+                notify()
         incident_id = _incident_id_of(result)
         if incident_id is not None:
             log.info("incident change committed", extra={"incident_id": incident_id})
