@@ -123,6 +123,20 @@ async def take_manager(ctx: ActionContext) -> dict:
         assignee=ctx.actor, actor=ctx.actor, source=Source.CARD, now=now))
 
 
+@actions.action("incident.take_role", who="anyone in the conversation (impartial roles: someone who has not worked it)")
+async def take_role(ctx: ActionContext) -> dict:
+    """Take the comms lead, scribe or postmortem leader role from the card."""
+    try:
+        role = Role(str(ctx.data.get("role") or ""))
+    except ValueError:
+        raise ValidationFailed("Pick a role first.") from None
+    if role is Role.INCIDENT_MANAGER:
+        raise ValidationFailed("Use `Take incident manager` for that role.")
+    return await _change(ctx, f"take {role.value}", lambda s, now: incidents.assign_role(
+        session=s, plan=ctx.app.service.plan, incident_id=ctx.incident_id, role=role,
+        assignee=ctx.actor, actor=ctx.actor, source=Source.CARD, now=now))
+
+
 @actions.action("incident.set_severity", who="anyone in the conversation")
 async def set_severity(ctx: ActionContext) -> dict:
     level = str(ctx.data.get("severity") or "").lower()

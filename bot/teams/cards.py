@@ -94,6 +94,16 @@ def _incident_actions(view: IncidentView, plan: Plan) -> list[dict]:
     if inc.status == Status.DECLARED.value:
         actions.append(_execute("Acknowledge", "incident.ack", iid))
     actions.append(_execute("Take incident manager", "incident.take_manager", iid))
+    actions.append({
+        "type": "Action.ShowCard",
+        "title": "Take a role",
+        "card": _card(
+            [{"type": "Input.ChoiceSet", "id": "role", "style": "expanded", "isRequired": True,
+              "errorMessage": "Pick a role.", "label": "I'll be the",
+              "choices": [{"title": ROLE_LABELS[r], "value": r.value} for r in Role if r is not Role.INCIDENT_MANAGER]}],
+            [_execute("Take role", "incident.take_role", iid)],
+        ),
+    })
     choices = [{"title": f"{s.id.upper()} · {s.name}", "value": s.id} for s in plan.severities if s.id != inc.severity]
     actions.append({
         "type": "Action.ShowCard",

@@ -42,9 +42,9 @@ class FirebreakBot(TeamsActivityHandler):
         try:
             card = await self._router.on_card_action(turn_context, action)
         except FirebreakError as error:
-            return AdaptiveCardInvokeResponse(
-                status_code=200, type="application/vnd.microsoft.activity.message", value=str(error)
-            )
+            # A plain dict: the SDK's model declares `value` a dict and cannot serialize the
+            # text a message response carries.
+            return {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": str(error)}  # type: ignore[return-value]
         return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card)
 
     async def on_members_added_activity(self, members_added: list[ChannelAccount], turn_context: TurnContext) -> None:

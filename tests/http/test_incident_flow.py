@@ -306,3 +306,14 @@ async def test_a_failed_update_elsewhere_is_logged_not_apologised_for_in_that_ch
     assert not [r for r in connector.find(method="POST") if "chat-a" in r.path], "nothing may be posted in chat A"
     assert "INC-1 acknowledged" in harness.texts()[-1]
     assert "card update failed" in caplog.text
+
+
+async def test_take_a_role_from_the_card(harness):
+    await harness.say("declare Comms needed sev2", GROUP)
+    status, body = await harness.press("incident.take_role", {"incident_id": 1, "role": "comms_lead"}, user=MEGAN)
+    assert status == 200 and "Megan Bowen" in str(body["value"])
+    assert (await harness.service.view(1)).holder("comms_lead").display_name == "Megan Bowen"
+    status, body = await harness.press("incident.take_role", {"incident_id": 1, "role": "incident_manager"}, user=MEGAN)
+    assert body["type"] == "application/vnd.microsoft.activity.message" and "Take incident manager" in body["value"]
+    status, body = await harness.press("incident.take_role", {"incident_id": 1, "role": "nonsense"}, user=MEGAN)
+    assert "Pick a role" in body["value"]
