@@ -18,6 +18,8 @@ from storage.models import Announcement
 
 RENDER = "announcement"
 BUNDLE = "announcements"
+ROLE_BRIEF = "role_brief"
+PERSONAL_PREFIX = "user:"
 
 
 async def changed(session: AsyncSession, *, incident_id: int, what: str, now: datetime) -> None:
@@ -59,3 +61,18 @@ async def mentions(session: AsyncSession, *, plan: Plan, severity: str) -> list[
     known = await queries.aad_ids_by_email(session, sorted(set(emails)))
     names = {p.email.lower(): p.name for p in plan.people}
     return [(known[e], names.get(e, e)) for e in sorted(known)]
+
+
+async def brief_assignee(
+    session: AsyncSession, *, incident_id: int, role: str, role_title: str, assignee_aad: str, now: datetime
+) -> None:
+    """Queue a 1:1 message to someone given a role by another: the card and the role's duties."""
+    await outbox.enqueue(
+        session,
+        key=f"brief:{incident_id}:{role}:{assignee_aad}:{now.isoformat()}",
+        conversation_id=f"{PERSONAL_PREFIX}{assignee_aad}",
+        payload={"render": ROLE_BRIEF, "incident_id": incident_id, "role": role, "user_aad": assignee_aad,
+                 "summary": f"You are now {role_title.lower()} of {incident_ref(incident_id)}"},
+        now=now,
+        incident_id=incident_id,
+    )

@@ -187,6 +187,9 @@ async def _set_role(
     if announce:  # a declare announces once, with its first incident manager already on the card
         await announcements.changed(session, incident_id=incident.id,
                                     what=f"{ROLE_LABELS[role].lower()}: {assignee.display}", now=now)
+    if assignee.aad_id and assignee.aad_id != by.aad_id:  # told in 1:1 what the role expects of them
+        await announcements.brief_assignee(session, incident_id=incident.id, role=role.value,
+                                           role_title=ROLE_LABELS[role], assignee_aad=assignee.aad_id, now=now)
     return current
 
 

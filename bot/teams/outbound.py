@@ -15,12 +15,14 @@ import logging
 import aiohttp
 
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
-from botbuilder.schema import Activity, ConversationParameters, ConversationReference
+from botbuilder.schema import Activity, ChannelAccount, ConversationAccount, ConversationParameters, ConversationReference
 
 from bot.domain import announcements, conversations
 from bot.domain.outbox import DeliveryOutcome
 from bot.domain.service import IncidentService
-from bot.teams.cards import announcement_card
+from bot.domain.formatting import incident_ref
+from bot.domain.model import ROLE_LABELS, Role
+from bot.teams.cards import announcement_card, incident_card
 from bot.teams.publisher import proactive
 from bot.teams.security import is_allowed_service_url
 from bot.teams.transport import http_status_of, retry_after_of
@@ -56,6 +58,9 @@ class TeamsSender:
             return DeliveryOutcome.permanent(f"{type(exc).__name__} ({status or 'no status'})", status_code=status)
 
     async def _deliver(self, message: OutboxMessage) -> DeliveryOutcome:
+        payload = message.payload
+        if payload.get("render") == announcements.ROLE_BRIEF:
+            return await self._brief(message.conversation_id, payload)
         stored = await self._service.read(lambda s: conversations.stored_reference(s, message.conversation_id))
         if stored is None:
             return DeliveryOutcome.permanent(f"no stored conversation reference for {message.conversation_id}")
@@ -63,7 +68,6 @@ class TeamsSender:
         if not is_allowed_service_url(service_url, dev=self._dev):
             return DeliveryOutcome.permanent("stored serviceUrl is not an allowed Teams host")
         reference = ConversationReference().deserialize(json.loads(reference_json))
-        payload = message.payload
         if payload.get("render") == announcements.RENDER:
             return await self._announce(reference, message.conversation_id, int(payload["incident_id"]))
         return await self._post(reference, message.conversation_id, _plain_activity(payload))
@@ -89,6 +93,49 @@ class TeamsSender:
                 s, incident_id=incident_id, conversation_id=channel_id, activity_id=outcome.remote_activity_id, now=now))
         return outcome
 
+    async def _brief(self, personal_key: str, payload: dict) -> DeliveryOutcome:
+        """Tell someone given a role, in a 1:1 chat (created through the incident's own
+        conversation the first time), what the incident is and what the role expects."""
+        view = await self._service.view(int(payload["incident_id"]))
+        plan = self._service.plan
+        role = Role(payload["role"])
+        reference = await self._personal_reference(personal_key, payload["user_aad"], view.incident.home_conversation_id)
+        if reference is None:
+            return DeliveryOutcome.permanent("no conversation to reach this person through")
+        text = (f"You are now **{ROLE_LABELS[role].lower()}** of {incident_ref(view.id)}: {view.incident.title}. "
+                f"What the {ROLE_LABELS[role].lower()} does: {plan.role(role.value).duties}")
+        activity = MessageFactory.text(text)
+        activity.attachments = [CardFactory.adaptive_card(incident_card(view, plan, now=self._service.clock.now()))]
+        return await self._post(reference, personal_key, activity)
+
+    async def _personal_reference(self, personal_key: str, user_aad: str, via: str | None) -> ConversationReference | None:
+        stored = await self._service.read(lambda s: conversations.stored_reference(s, personal_key))
+        if stored is not None:
+            return ConversationReference().deserialize(json.loads(stored[0]))
+        home = await self._service.read(lambda s: conversations.stored_reference(s, via)) if via else None
+        if home is None or not is_allowed_service_url(home[1], dev=self._dev):
+            return None
+        reference = ConversationReference().deserialize(json.loads(home[0]))
+        created: dict[str, str] = {}
+
+        async def create(ctx: TurnContext) -> None:
+            client = ctx.turn_state[ctx.adapter.BOT_CONNECTOR_CLIENT_KEY]
+            result = await client.conversations.create_conversation(ConversationParameters(
+                is_group=False, bot=reference.bot, tenant_id=reference.conversation.tenant_id,
+                members=[ChannelAccount(id=user_aad)]))
+            created["id"] = result.id
+
+        await proactive(self._adapter, reference, self._app_id, create)
+        personal = ConversationReference().deserialize(reference.serialize())
+        personal.conversation = ConversationAccount(id=created["id"], conversation_type="personal",
+                                                    tenant_id=reference.conversation.tenant_id)
+        personal.user = ChannelAccount(id=user_aad)
+        personal.activity_id = None
+        await self._service.execute(lambda s, now: conversations.remember_conversation(
+            s, conversation_id=personal_key, tenant_id=personal.conversation.tenant_id, service_url=home[1],
+            conversation_type="personal", reference_json=json.dumps(personal.serialize(), sort_keys=True), now=now))
+        return personal
+
     async def _post(self, reference: ConversationReference, conversation_id: str, activity: Activity) -> DeliveryOutcome:
         """A new post (a channel: a new thread; a chat: a new message)."""
         posted: dict[str, str] = {}
@@ -101,7 +148,10 @@ class TeamsSender:
                     channel_data={"channel": {"id": conversation_id}}, activity=activity))
                 posted["id"] = result.activity_id or ""
             else:
-                response = await ctx.send_activity(activity)
+                # a new message, not a reply to the continuation event the SDK makes up
+                outgoing = TurnContext.apply_conversation_reference(activity, reference)
+                outgoing.reply_to_id = None
+                [response] = await ctx.adapter.send_activities(ctx, [outgoing])
                 posted["id"] = response.id if response else ""
 
         await proactive(self._adapter, reference, self._app_id, post)
