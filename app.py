@@ -37,6 +37,7 @@ from bot.teams.sdk_patches import configure_reply_executor
 from bot.teams.spaces import SpacePlacer
 from bot.teams.outbound import TeamsSender
 from bot.outbox_worker import OutboxWorker
+from bot.engine import Engine
 from bot.teams.state_storage import DatabaseStorage
 from bot.teams.transport import ConnectorTransport
 from bot.web import HttpMetrics, add_ops_routes, request_middleware
@@ -49,6 +50,7 @@ log = logging.getLogger("firebreak")
 ENGINE_KEY = web.AppKey("engine", object)
 SERVICE_KEY = web.AppKey("service", IncidentService)
 ADAPTER_KEY = web.AppKey("adapter", object)
+ENGINE_TICK_KEY = web.AppKey("tick", object)
 
 
 def create_app(
@@ -81,6 +83,7 @@ def create_app(
         db=db, clock=clock, sender=TeamsSender(adapter=adapter, app_id=settings.app_id, service=service, dev=settings.dev)
     )
     service.after_commit(worker.kick)
+    ticker = Engine(service=service, clock=clock)
     placer = SpacePlacer(adapter=adapter, app_id=settings.app_id, service=service, publisher=publisher, dev=settings.dev)
     teams = TeamsServices(service=service, publisher=publisher, identity=identity, commands=command_registry,
                           spaces=placer)
@@ -102,10 +105,11 @@ def create_app(
     metrics = HttpMetrics()
     app = web.Application(middlewares=[request_middleware(metrics)], client_max_size=settings.max_body)
     app[ENGINE_KEY] = engine
+    app[ENGINE_TICK_KEY] = ticker
     app[SERVICE_KEY] = service
     app[ADAPTER_KEY] = adapter
     app.router.add_post("/api/messages", messages_handler(adapter=adapter, bot=bot, settings=settings))
-    add_ops_routes(app, engine=engine, metrics=metrics)
+    add_ops_routes(app, engine=engine, metrics=metrics, ticking=ticker.ticking)
 
     stopping = asyncio.Event()
     background: dict[str, asyncio.Task] = {}
@@ -120,8 +124,10 @@ def create_app(
             except MigrationFailed as exc:
                 raise ConfigError(str(exc)) from exc
         background["outbox"] = asyncio.create_task(worker.run_forever(stopping), name="outbox")
+        ticker.start()
 
     async def on_cleanup(_app: web.Application) -> None:
+        ticker.stop()
         stopping.set()
         for task in background.values():
             await task

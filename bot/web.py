@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from typing import Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -55,8 +56,10 @@ def request_middleware(metrics: HttpMetrics):
     return middleware
 
 
-def add_ops_routes(app: web.Application, *, engine: AsyncEngine, metrics: HttpMetrics) -> None:
-    """GET /healthz (alive), /readyz (database reachable), /metrics (Prometheus)."""
+def add_ops_routes(
+    app: web.Application, *, engine: AsyncEngine, metrics: HttpMetrics, ticking: Callable[[], bool] = lambda: True
+) -> None:
+    """GET /healthz (alive), /readyz (database reachable and the tick running), /metrics."""
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "alive"})
@@ -68,7 +71,9 @@ def add_ops_routes(app: web.Application, *, engine: AsyncEngine, metrics: HttpMe
         except Exception as exc:
             log.warning("readiness check failed: %s", type(exc).__name__)
             return web.json_response({"status": "not ready", "database": "unreachable"}, status=503)
-        return web.json_response({"status": "ready", "database": "ok"})
+        if not ticking():
+            return web.json_response({"status": "not ready", "database": "ok", "tick": "stalled"}, status=503)
+        return web.json_response({"status": "ready", "database": "ok", "tick": "ok"})
 
     async def metrics_view(_request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -24,6 +24,7 @@ class Kind:
     REFUSED = "refused"
     HANDOVER = "handover"
     SPACE = "space"
+    UPDATE_DUE = "update_due"
 
 
 async def record(
@@ -80,6 +81,8 @@ def describe(event: TimelineEvent) -> str:
         return f"Card button: {event.text}"
     if k == Kind.REFUSED:
         return f"Refused: {event.text}"
+    if k == Kind.UPDATE_DUE:
+        return f"Missed: {event.text}"
     if k == Kind.SPACE:
         return f"Space: {event.text}"
     if k == Kind.HANDOVER:

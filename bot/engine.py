@@ -1,0 +1,64 @@
+"""The tick: the one periodic job that moves time-driven work forward.
+
+APScheduler is only the clock (DESIGN.md section 6): a single in-memory interval job, no job
+store, `coalesce` and `max_instances=1` so a slow tick is never run twice at once. All state
+lives in our tables and every step is idempotent, so a missed or repeated tick changes
+nothing. Today the tick sends status-update reminders; escalations and handoffs join it.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.clock import Clock
+from bot.domain import update_rhythm
+from bot.domain.service import IncidentService
+
+log = logging.getLogger(__name__)
+TICK_SECONDS = 1.0
+STALE_AFTER_S = 10.0
+
+
+class Engine:
+    """Runs `tick()` every second and knows whether it still does (for /readyz)."""
+
+    def __init__(self, *, service: IncidentService, clock: Clock, interval_s: float = TICK_SECONDS) -> None:
+        self._service = service
+        self._clock = clock
+        self._interval_s = interval_s
+        self._scheduler: AsyncIOScheduler | None = None
+        self._alive_at: float | None = None  # monotonic: liveness, not domain time
+
+    async def tick(self) -> None:
+        """One pass over time-driven work; each step in its own transaction."""
+        plan = self._service.plan
+        reminded = await self._service.execute(lambda s, now: update_rhythm.remind_due(s, plan=plan, now=now))
+        if reminded:
+            log.info("status update reminders sent: %d", reminded)
+        self._alive_at = time.monotonic()
+
+    def ticking(self) -> bool:
+        """True when the tick ran in the last 10 s (or the engine started less than 10 s ago)."""
+        return self._alive_at is not None and time.monotonic() - self._alive_at < STALE_AFTER_S
+
+    async def _safe_tick(self) -> None:
+        try:
+            await self.tick()
+        except Exception:  # the next tick tries again; the failure is logged with its traceback
+            log.exception("tick failed")
+
+    def start(self) -> None:
+        self._alive_at = time.monotonic()
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._scheduler.add_job(self._safe_tick, "interval", seconds=self._interval_s, coalesce=True,
+                                max_instances=1, misfire_grace_time=None, id="tick",
+                                next_run_time=datetime.now(timezone.utc))
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
