@@ -12,6 +12,8 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.formatting import incident_ref
+from bot.domain.model import SYSTEM_ACTOR, Source
+from bot.domain.timeline import Kind, record
 from bot.plan import Plan
 from storage import bindings, outbox, queries
 from storage.models import Announcement
@@ -44,11 +46,15 @@ async def posted(session: AsyncSession, incident_id: int) -> Announcement | None
 
 
 async def remember_posted(
-    session: AsyncSession, *, incident_id: int, conversation_id: str, activity_id: str, now: datetime
+    session: AsyncSession, *, incident_id: int, conversation_id: str, activity_id: str, channel_name: str,
+    now: datetime,
 ) -> None:
+    """Keep the announcement's message id (later changes update it) and put it on the timeline."""
     if await session.get(Announcement, incident_id) is None:
         session.add(Announcement(incident_id=incident_id, conversation_id=conversation_id,
                                  activity_id=activity_id, posted_at=now))
+        await record(session, incident_id=incident_id, kind=Kind.ANNOUNCED, source=Source.SYSTEM,
+                     actor=SYSTEM_ACTOR, now=now, text=f"announced in #{channel_name or 'the announcements channel'}")
 
 
 async def mentions(session: AsyncSession, *, plan: Plan, severity: str) -> list[tuple[str, str]]:
@@ -76,3 +82,8 @@ async def brief_assignee(
         now=now,
         incident_id=incident_id,
     )
+
+
+async def channel_name(session: AsyncSession) -> str:
+    channel = await bindings.get_binding(session, "announcements")
+    return channel.channel_name if channel else ""

@@ -25,6 +25,7 @@ class Kind:
     HANDOVER = "handover"
     SPACE = "space"
     UPDATE_DUE = "update_due"
+    ANNOUNCED = "announced"
 
 
 async def record(
@@ -81,6 +82,8 @@ def describe(event: TimelineEvent) -> str:
         return f"Card button: {event.text}"
     if k == Kind.REFUSED:
         return f"Refused: {event.text}"
+    if k == Kind.ANNOUNCED:
+        return f"Announcement: {event.text}"
     if k == Kind.UPDATE_DUE:
         return f"Missed: {event.text}"
     if k == Kind.SPACE:

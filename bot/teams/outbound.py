@@ -89,8 +89,10 @@ class TeamsSender:
             return DeliveryOutcome.ok(existing.activity_id)
         outcome = await self._post(reference, channel_id, activity)
         if outcome.remote_activity_id:
+            name = await self._service.read(announcements.channel_name)
             await self._service.execute(lambda s, now: announcements.remember_posted(
-                s, incident_id=incident_id, conversation_id=channel_id, activity_id=outcome.remote_activity_id, now=now))
+                s, incident_id=incident_id, conversation_id=channel_id, activity_id=outcome.remote_activity_id,
+                channel_name=name, now=now))
         return outcome
 
     async def _brief(self, personal_key: str, payload: dict) -> DeliveryOutcome:

@@ -44,6 +44,12 @@ async def test_declare_is_announced_and_later_changes_update_the_same_message(ha
     assert "INC-1: Payments API down" in str(card) and "SEV1" in str(card) and "Alex Wilber" in str(card)
     mentioned = [e["mentioned"]["id"] for e in card["msteams"]["entities"]]
     assert mentioned == ["aad-aisha"] and "<at>Aisha Patel</at>" in str(card["body"])
+    for _ in range(50):
+        if [e for e in await harness.timeline(1) if e.kind == "announced"]:
+            break
+        await asyncio.sleep(0.05)
+    [announced] = [e for e in await harness.timeline(1) if e.kind == "announced"]
+    assert announced.text == "announced in #Announcements"
 
     await harness.say("sev sev2", GROUP)
     await _until(lambda: len(connector.find(method="PUT", path=ANNOUNCEMENTS)) == 1)
