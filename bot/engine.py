@@ -35,8 +35,9 @@ class Engine:
     async def tick(self) -> None:
         """One pass over time-driven work; each step in its own transaction."""
         plan = self._service.plan
-        reminded = await self._service.execute(lambda s, now: update_rhythm.remind_due(s, plan=plan, now=now))
-        if reminded:
+        now = self._clock.now()
+        if await self._service.read(lambda s: update_rhythm.any_overdue(s, plan=plan, now=now)):
+            reminded = await self._service.execute(lambda s, now: update_rhythm.remind_due(s, plan=plan, now=now))
             log.info("status update reminders sent: %d", reminded)
         self._alive_at = time.monotonic()
 

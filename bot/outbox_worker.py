@@ -102,6 +102,12 @@ class OutboxWorker:
         """Expire stuck rows, claim and plan one batch, deliver it, record every outcome."""
         report = RunReport()
         now = self._clock.now()
+        # Most runs find nothing to do: find that out with reads, without taking the write lock.
+        async with self._db.read() as session:
+            due_at = await store.next_due_at(session)
+            stuck = await store.has_stuck_sending(session, now=now)
+        if not stuck and (due_at is None or due_at > now):
+            return report
         async with self._db.write() as session:
             expired = await store.expire_stuck_sending(session, now=now)
         if expired:

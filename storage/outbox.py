@@ -339,3 +339,9 @@ async def next_due_at(session: AsyncSession) -> datetime | None:
     """When the earliest pending row becomes due (for a scheduler that wants to sleep until then)."""
     stmt = select(OutboxMessage.next_at).where(OutboxMessage.status == PENDING).order_by(OutboxMessage.next_at).limit(1)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def has_stuck_sending(session: AsyncSession, *, now: datetime) -> bool:
+    """Is any row still `sending` past its deadline? (A cheap read before taking the write lock.)"""
+    stmt = select(OutboxMessage.id).where(OutboxMessage.status == SENDING, OutboxMessage.sending_deadline < now).limit(1)
+    return (await session.execute(stmt)).first() is not None

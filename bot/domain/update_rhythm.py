@@ -24,16 +24,27 @@ def next_update_due(incident: Incident, every: timedelta) -> datetime:
     return (incident.last_update_at or incident.declared_at) + every
 
 
+def _overdue(incident: Incident, plan: Plan, now: datetime) -> datetime | None:
+    every = plan.severity(incident.severity).update_every if incident.severity in plan.severity_ids() else None
+    if every is None or incident.home_conversation_id is None:
+        return None
+    due = next_update_due(incident, every)
+    return due if due <= now else None
+
+
+async def any_overdue(session: AsyncSession, *, plan: Plan, now: datetime) -> bool:
+    """A read-only look, so an idle tick never takes the write lock."""
+    return any(_overdue(i, plan, now) for i in await queries.open_incidents(session, limit=500))
+
+
 async def remind_due(session: AsyncSession, *, plan: Plan, now: datetime) -> int:
     """Remind every open incident whose update is overdue; returns how many were reminded."""
     reminded = 0
     for incident in await queries.open_incidents(session, limit=500):
-        every = plan.severity(incident.severity).update_every if incident.severity in plan.severity_ids() else None
-        if every is None or incident.home_conversation_id is None:
+        due = _overdue(incident, plan, now)
+        if due is None:
             continue
-        due = next_update_due(incident, every)
-        if due > now:
-            continue
+        every = plan.severity(incident.severity).update_every
         key = f"update-due:{incident.id}:{due.isoformat()}"
         if not await queries.claim_key(session, key, now=now):
             continue
