@@ -38,7 +38,8 @@ class Engine:
         now = self._clock.now()
         if await self._service.read(lambda s: update_rhythm.any_overdue(s, plan=plan, now=now)):
             reminded = await self._service.execute(lambda s, now: update_rhythm.remind_due(s, plan=plan, now=now))
-            log.info("status update reminders sent: %d", reminded)
+            if reminded:
+                log.info("status update reminders sent for %s", ", ".join(f"INC-{i}" for i in reminded))
         self._alive_at = time.monotonic()
 
     def ticking(self) -> bool:

@@ -78,3 +78,5 @@ def configure_logging(*, fmt: str = "text", level: str = "INFO") -> None:
     # msrest warns about every Teams channelData field its models do not declare
     # (teamsChannelId, teamsTeamId): harmless, and it would drown real warnings.
     logging.getLogger("msrest.serialization").setLevel(logging.ERROR)
+    # APScheduler logs every run of the one-second tick at INFO
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

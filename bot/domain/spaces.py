@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain import announcements
 from bot.domain.formatting import incident_ref
 from bot.domain.model import Actor, Source
 from bot.domain.timeline import Kind, record
@@ -64,3 +65,5 @@ async def move_home(
     incident.space_url = url
     await record(session, incident_id=incident_id, kind=Kind.SPACE, source=Source.SYSTEM, actor=actor, now=now,
                  old=old, new=kind, text=note)
+    if url:  # the announcement links to the space: refresh it in case it went out before the space existed
+        await announcements.changed(session, incident_id=incident_id, what="space opened", now=now)

@@ -37,9 +37,9 @@ async def any_overdue(session: AsyncSession, *, plan: Plan, now: datetime) -> bo
     return any(_overdue(i, plan, now) for i in await queries.open_incidents(session, limit=500))
 
 
-async def remind_due(session: AsyncSession, *, plan: Plan, now: datetime) -> int:
-    """Remind every open incident whose update is overdue; returns how many were reminded."""
-    reminded = 0
+async def remind_due(session: AsyncSession, *, plan: Plan, now: datetime) -> list[int]:
+    """Remind every open incident whose update is overdue; returns the incidents reminded."""
+    reminded: list[int] = []
     for incident in await queries.open_incidents(session, limit=500):
         due = _overdue(incident, plan, now)
         if due is None:
@@ -58,5 +58,5 @@ async def remind_due(session: AsyncSession, *, plan: Plan, now: datetime) -> int
                      actor=SYSTEM_ACTOR, now=now, text=f"status update due at {format_time(due)} not posted")
         await outbox.enqueue(session, key=key, conversation_id=incident.home_conversation_id,
                              payload={"text": text, "summary": f"{ref} update due"}, now=now, incident_id=incident.id)
-        reminded += 1
+        reminded.append(incident.id)  # type: ignore[arg-type]
     return reminded

@@ -50,10 +50,32 @@ def firebreak_bot(e2e_tools, tmp_path, request) -> Bot:
         bot.process.stop()
 
 
+def in_chat(page, pattern):
+    """Messages matching `pattern` in the conversation pane (not the Playground's log panel)."""
+    return page.get_by_role("group").get_by_text(pattern).first
+
+
 def fact(card, title: str):
-    """The value cell next to a FactSet title in a rendered card."""
-    return card.locator(".ac-factset tr").filter(has=card.page.get_by_text(title, exact=True)) \
-        .locator("td").last if hasattr(card, "page") else None
+    """The value next to a FactSet title in a rendered card (facts render as a grid of divs)."""
+    return (card.locator(".ac-fact-title").filter(has=card.page.get_by_text(title, exact=True))
+            .locator("xpath=following-sibling::div[contains(@class, 'ac-fact-value')][1]"))
+
+
+def open_channel(ui, name: str, shown, attempts: int = 3) -> None:
+    """Open a channel and wait until `shown()` (an assertion) passes; click again if it does not.
+
+    Right after the page loads, the Playground installs the bot in the team and re-renders the
+    left rail, and a click in that moment can be lost (the personal chat stays open); the
+    `open_conversation` helper cannot tell, as every conversation has a message box.
+    """
+    for attempt in range(attempts):
+        ui.open_conversation(name)
+        try:
+            shown()
+            return
+        except AssertionError:
+            if attempt == attempts - 1:
+                raise
 
 
 def test_setup_declare_take_role_in_team(playground_ui):
@@ -61,27 +83,102 @@ def test_setup_declare_take_role_in_team(playground_ui):
 
     ui = playground_ui
     page = ui.page
-    t0 = time.monotonic()
-    timings: dict[str, float] = {}
+    cards = page.locator(ui.CARD)
+    new_post = page.get_by_text("Start a new post", exact=True)
+    general_done = in_chat(page, re.compile(r"^Done: #General is now the incidents channel"))
+    # Messages carry no channel name (as in Teams); the bot names General (its id is the team's)
+    # but not Announcements.
+    announcements_done = in_chat(
+        page, re.compile(r"^Done: (#Announcements|this channel) is now the announcements channel"))
+
+    def in_general():
+        expect(general_done).to_be_visible(timeout=5_000)
+
+    def in_announcements():
+        expect(announcements_done).to_be_visible(timeout=5_000)
 
     # --- setup: General is the incidents channel, Announcements the announcements channel ---
-    ui.open_conversation(GENERAL)
+    open_channel(ui, GENERAL, lambda: expect(new_post).to_be_visible(timeout=5_000))
     ui.post_in_channel("setup incidents")
-    expect(page.get_by_text(re.compile(r"^Done: #General is now the incidents channel"))).to_be_visible()
-    ui.open_conversation(ANNOUNCEMENTS)
-    ui.post_in_channel("setup announcements")
-    expect(page.get_by_text(re.compile(r"^Done: #Announcements is now the announcements channel"))).to_be_visible()
-    ui.screenshot("team-1-setup")
-    timings["setup"] = time.monotonic() - t0
+    expect(general_done).to_be_visible()
 
-    # --- declare in General: the card opens a new post (thread) in General ---
-    ui.open_conversation(GENERAL)
-    t_declare = time.monotonic()
+    def fresh_announcements():
+        expect(new_post).to_be_visible(timeout=5_000)
+        expect(general_done).to_have_count(0, timeout=5_000)
+
+    open_channel(ui, ANNOUNCEMENTS, fresh_announcements)
+    ui.post_in_channel("setup announcements")
+    expect(announcements_done).to_be_visible()
+    ui.screenshot("team-1-setup")
+
+    # --- declare in General: the living card opens a new post (its thread) in General ---
+    open_channel(ui, GENERAL, in_general)
+    started = time.monotonic()
     ui.post_in_channel("declare Payments API down sev1")
-    expect(page.get_by_text(re.compile(r"INC-1 declared"))).to_be_visible(timeout=30_000)
     card = ui.wait_for_card(TITLE)
-    timings["declare->card"] = time.monotonic() - t_declare
+    declared_s = time.monotonic() - started
+    reply = in_chat(page, re.compile(r"^INC-1 declared: Payments API down\. Its space is"))
+    expect(reply).to_be_visible()
+    link = reply.get_by_role("link", name=re.compile(r"^a thread in #General"))
+    deep_link = re.compile(r"^https://teams\.microsoft\.com/l/message/.*parentMessageId=")
+    expect(link).to_have_attribute("href", deep_link)
+    space_url = link.get_attribute("href")
+    # Not the fallback (card posted under the declaring message): the card is its own post.
+    expect(in_chat(page, re.compile("could not post in the incidents channel"))).to_have_count(0)
+    thread = ui.channel_post(TITLE)
+    expect(thread.get_by_text("declare Payments API down sev1")).to_have_count(0)
+    expect(ui.card_button(card, "Take a role")).to_be_visible()
+    ui.wait_for_text_in(card, "DECLARED")
+    expect(fact(card, "Incident manager")).to_have_text(USER_NAME)
+    expect(fact(card, "Comms lead")).to_have_text("—")
+    expect(cards.filter(has_text=TITLE)).to_have_count(1)
     ui.screenshot("team-2-thread")
-    print("timings", timings)
-    print(page.get_by_role("region", name="Chat and Teams Channel").aria_snapshot())
-    print(page.locator("body").aria_snapshot()[-6000:])
+
+    # --- the announcement: a new post in Announcements, sent through the outbox ---
+    open_channel(ui, ANNOUNCEMENTS, in_announcements)
+    announcement = ui.wait_for_card(TITLE, f"SEV1 · Declared · Incident manager: {USER_NAME}")
+    expect(cards).to_have_count(1)
+    # Its "Open the incident" link is asserted below, after reopening the channel: the first post
+    # may go out before the space is recorded, and recording the space queues a refresh that
+    # the Playground shows when the channel is opened again.
+    ui.screenshot("team-3-announcement")
+
+    # --- back in General: take the comms lead role from the living card ---
+    open_channel(ui, GENERAL, in_general)
+    card = ui.wait_for_card(TITLE)
+    ui.click_card_button(card, "Take a role")
+    card.get_by_role("radio", name="Comms lead", exact=True).check()
+    started = time.monotonic()
+    ui.click_card_button(card, "Take role")
+    # Action.Execute answers with the refreshed card, which replaces this one in place.
+    expect(fact(card, "Comms lead")).to_have_text(USER_NAME)
+    took_role_s = time.monotonic() - started
+    expect(fact(card, "Incident manager")).to_have_text(USER_NAME)
+    ui.wait_for_text_in(card, "DECLARED")
+    expect(cards.filter(has_text=TITLE)).to_have_count(1)
+    ui.screenshot("team-4-comms")
+
+    # --- the announcement was refreshed in place (update_activity), not posted again ---
+    open_channel(ui, ANNOUNCEMENTS, in_announcements)
+    announcement = ui.wait_for_card(TITLE, f"SEV1 · Declared · Incident manager: {USER_NAME}")
+    # Action.OpenUrl renders as a role=link button titled with its URL: the incident's thread.
+    open_incident = announcement.get_by_role("link", name="Open the incident")
+    expect(open_incident).to_have_attribute("title", space_url)
+    expect(cards).to_have_count(1)
+
+    # A change the announcement shows: acknowledge on the living card.
+    open_channel(ui, GENERAL, in_general)
+    card = ui.wait_for_card(TITLE)
+    ui.click_card_button(card, "Acknowledge")
+    ui.wait_for_text_in(card, "ACKNOWLEDGED")
+    started = time.monotonic()
+    open_channel(ui, ANNOUNCEMENTS, in_announcements)
+    announcement = ui.wait_for_card(TITLE, f"SEV1 · Acknowledged · Incident manager: {USER_NAME}")
+    announced_ack_s = time.monotonic() - started
+    expect(cards).to_have_count(1)
+    expect(announcement.get_by_text("Declared", exact=False)).to_have_count(0)
+    ui.screenshot("team-5-announcement-updated")
+
+    print(f"\ntimings: declare -> card {declared_s:.2f} s; take role -> refreshed card "
+          f"{took_role_s:.2f} s; ack -> announcement shows it (with the channel switch) "
+          f"{announced_ack_s:.2f} s")
