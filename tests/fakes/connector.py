@@ -43,54 +43,24 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from tests.fakes import serve_on_loopback
+from tests.fakes.scripting import RecordedRequest, ScriptedFake
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 DEFAULT_FIXTURES = SHARED / "fixtures" / "teams" / "connector-responses"
 
 
-@dataclass
-class RecordedRequest:
-    """One request the fake received and the status it answered."""
-
-    method: str
-    path: str
-    json: Any
-    headers: dict[str, str]
-    status: int = 0
-
-
-@dataclass
-class _Script:
-    pattern: re.Pattern[str]
-    method: str | None
-    status: int | None
-    body: Any
-    headers: dict[str, str]
-    delay_s: float
-    times: int | None
-    used: int = field(default=0)
-
-    def matches(self, method: str, path: str) -> bool:
-        if self.times is not None and self.used >= self.times:
-            return False
-        return (self.method is None or self.method == method) and bool(self.pattern.search(path))
-
-
-class FakeConnector:
+class FakeConnector(ScriptedFake):
     """See the module docstring."""
 
     def __init__(self, *, fixtures_dir: Path | str = DEFAULT_FIXTURES) -> None:
         self.fixtures_dir = Path(fixtures_dir)
-        self.requests: list[RecordedRequest] = []
-        self._scripts: list[_Script] = []
+        super().__init__()
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
@@ -102,24 +72,6 @@ class FakeConnector:
     def url(self) -> str:
         """The serviceUrl to put in activities (trailing slash, like Teams)."""
         return f"{self.base_url}/"
-
-    def script(
-        self,
-        path_regex: str,
-        *,
-        status: int | None = None,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-        delay_s: float = 0.0,
-        times: int | None = 1,
-        method: str | None = None,
-    ) -> None:
-        """Answer matching requests with `status`/`body`/`headers` (status None: answer
-        normally), after `delay_s` seconds."""
-        self._scripts.append(
-            _Script(re.compile(path_regex), method.upper() if method else None, status, body,
-                    dict(headers or {}), delay_s, times)
-        )
 
     def fail_next(
         self,
@@ -137,25 +89,6 @@ class FakeConnector:
         self.script(
             path_regex, status=status, body=body, headers=headers, times=times, method=method
         )
-
-    def delay_next(
-        self, path_regex: str, seconds: float, *, times: int = 1, method: str | None = None
-    ) -> None:
-        """The next `times` matching requests are answered normally after `seconds`."""
-        self.script(path_regex, delay_s=seconds, times=times, method=method)
-
-    def find(self, *, method: str | None = None, path: str | None = None) -> list[RecordedRequest]:
-        """Recorded requests with this method and/or whose path matches the regex."""
-        return [
-            r
-            for r in self.requests
-            if (method is None or r.method == method.upper())
-            and (path is None or re.search(path, r.path))
-        ]
-
-    def clear(self) -> None:
-        self.requests.clear()
-        self._scripts.clear()
 
     # -- server -------------------------------------------------------------------------------
 
@@ -204,11 +137,10 @@ class FakeConnector:
         record = RecordedRequest(request.method, request.path, payload, dict(request.headers))
         self.requests.append(record)
 
-        script = next((s for s in self._scripts if s.matches(request.method, request.path)), None)
+        script = self._next_script(request.method, request.path)
         status, body = self._normal_answer(request, payload)
         headers: dict[str, str] = {}
         if script is not None:
-            script.used += 1
             if script.delay_s:
                 try:
                     await asyncio.wait_for(self._closing.wait(), script.delay_s)

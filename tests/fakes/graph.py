@@ -47,39 +47,11 @@ from urllib.parse import quote
 from aiohttp import web
 
 from tests.fakes import serve_on_loopback
+from tests.fakes.scripting import RecordedRequest, ScriptedFake
 
 FORBIDDEN_IN_NAMES = set('~#%&*{}+/\\:<>?|\'",')
 TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 _FILTER = re.compile(r"^\s*displayName\s+eq\s+'((?:[^']|'')*)'\s*$")
-
-
-@dataclass
-class RecordedRequest:
-    """One request the fake received, the status it answered, and its query parameters."""
-
-    method: str
-    path: str
-    json: Any
-    headers: dict[str, str]
-    status: int = 0
-    query: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class _Script:
-    pattern: re.Pattern[str]
-    method: str | None
-    status: int | None
-    body: Any
-    headers: dict[str, str]
-    delay_s: float
-    times: int | None
-    used: int = 0
-
-    def matches(self, method: str, path: str) -> bool:
-        if self.times is not None and self.used >= self.times:
-            return False
-        return (self.method is None or self.method == method) and bool(self.pattern.search(path))
 
 
 @dataclass
@@ -104,15 +76,14 @@ def graph_error(code: str, message: str) -> dict[str, Any]:
     }
 
 
-class FakeGraph:
+class FakeGraph(ScriptedFake):
     """See the module docstring."""
 
     def __init__(self, *, token: str = "fake-graph-token", page_size: int | None = None) -> None:
         self.token = token
         self.page_size = page_size
-        self.requests: list[RecordedRequest] = []
+        super().__init__()
         self._teams: dict[str, _Team] = {}
-        self._scripts: list[_Script] = []
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self.origin = ""
@@ -147,24 +118,6 @@ class FakeGraph:
         team.channels.remove(channel)
         team.deleted.append(channel)
 
-    def script(
-        self,
-        path_regex: str,
-        *,
-        status: int | None = None,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-        delay_s: float = 0.0,
-        times: int | None = 1,
-        method: str | None = None,
-    ) -> None:
-        """Answer matching requests with `status`/`body`/`headers` (status None: answer
-        normally), after `delay_s` seconds."""
-        self._scripts.append(
-            _Script(re.compile(path_regex), method.upper() if method else None, status, body,
-                    dict(headers or {}), delay_s, times)
-        )
-
     def fail_next(
         self,
         path_regex: str,
@@ -180,25 +133,6 @@ class FakeGraph:
             body = graph_error(_CODES.get(status, f"Http{status}"), "scripted failure")
         self.script(path_regex, status=status, body=body, headers=headers, times=times,
                     method=method)
-
-    def delay_next(
-        self, path_regex: str, seconds: float, *, times: int | None = 1, method: str | None = None
-    ) -> None:
-        """The next `times` matching requests are answered normally after `seconds`."""
-        self.script(path_regex, delay_s=seconds, times=times, method=method)
-
-    def find(self, *, method: str | None = None, path: str | None = None) -> list[RecordedRequest]:
-        """Recorded requests with this method and/or whose path matches the regex."""
-        return [
-            r
-            for r in self.requests
-            if (method is None or r.method == method.upper())
-            and (path is None or re.search(path, r.path))
-        ]
-
-    def clear(self) -> None:
-        self.requests.clear()
-        self._scripts.clear()
 
     # -- Graph behaviour ----------------------------------------------------------------------
 
@@ -283,10 +217,9 @@ class FakeGraph:
                                  query=dict(request.query))
         self.requests.append(record)
 
-        script = next((s for s in self._scripts if s.matches(request.method, request.path)), None)
+        script = self._next_script(request.method, request.path)
         headers: dict[str, str] = {}
         if script is not None:
-            script.used += 1
             if script.delay_s:
                 try:
                     await asyncio.wait_for(self._closing.wait(), script.delay_s)
