@@ -144,7 +144,8 @@ async def ack(ctx: CommandContext) -> None:
     await _transition(ctx, "ack", "acknowledged")
 
 
-@registry.command("mitigate", usage="mitigate [INC-n] [what was done]", summary="Mark an incident mitigated")
+@registry.command("mitigate", usage="mitigate [INC-n] [what was done]", summary="Mark an incident mitigated",
+                  in_manifest=False)
 async def mitigate(ctx: CommandContext) -> None:
     await _transition(ctx, "mitigate", "mitigated")
 
@@ -154,7 +155,8 @@ async def resolve(ctx: CommandContext) -> None:
     await _transition(ctx, "resolve", "resolved")
 
 
-@registry.command("reopen", usage="reopen [INC-n]", summary="Reopen a resolved incident (incident manager)")
+@registry.command("reopen", usage="reopen [INC-n]", summary="Reopen a resolved incident (incident manager)",
+                  in_manifest=False)
 async def reopen(ctx: CommandContext) -> None:
     await _transition(ctx, "reopen", "reopened")
 
@@ -239,7 +241,8 @@ async def _text_event(ctx: CommandContext, what: str, fn, done: str, *, refresh_
         await ctx.reply(f"{done} {incident_ref(changed)}.")
 
 
-@registry.command("timeline", usage="timeline [INC-n] [page N]", summary="Show an incident's timeline")
+@registry.command("timeline", usage="timeline [INC-n] [page N]", summary="Show an incident's timeline",
+                  in_manifest=False)
 async def timeline(ctx: CommandContext) -> None:
     explicit, rest = split_ref(ctx.command.args)
     words = rest.lower().split()

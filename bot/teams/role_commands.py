@@ -14,7 +14,7 @@ ROLES = "manager, postmortem, comms or scribe"
 
 
 @registry.command("handover", usage="handover manager|postmortem|comms|scribe @person|me [INC-n]",
-                  summary="Hand a role over, with a summary for the new holder")
+                  summary="Hand a role over, with a summary for the new holder", in_manifest=False)
 async def handover(ctx: CommandContext) -> None:
     explicit, rest = split_ref(ctx.command.args)
     words = rest.split()

@@ -98,3 +98,12 @@ def test_registry_refuses_duplicates_and_generates_manifest_and_help():
 def test_mentions_are_carried():
     parsed = parse_command("assign comms <at>Megan</at>", mentions=[Mention(id="29:1", name="Megan")])
     assert parsed.mentions[0].id == "29:1"
+
+
+def test_the_manifest_suggests_the_ten_most_used_commands():
+    from bot.teams.all_commands import registry as full
+
+    titles = [title for title, _ in full.manifest_commands()]
+    assert len(titles) <= 10  # Teams shows at most 10 per scope; the rest still work and are in help
+    for must in ("declare", "status", "ack", "resolve", "update", "help"):
+        assert must in titles
