@@ -127,7 +127,7 @@ def create_app(
         ticker.start()
 
     async def on_cleanup(_app: web.Application) -> None:
-        ticker.stop()
+        await ticker.stop()
         stopping.set()
         for task in background.values():
             await task

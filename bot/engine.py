@@ -7,6 +7,7 @@ nothing. Today the tick sends status-update reminders; escalations and handoffs 
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import datetime, timezone
@@ -31,6 +32,9 @@ class Engine:
         self._interval_s = interval_s
         self._scheduler: AsyncIOScheduler | None = None
         self._alive_at: float | None = None  # monotonic: liveness, not domain time
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task | None = None
 
     async def tick(self) -> None:
         """One pass over time-driven work; each step in its own transaction."""
@@ -46,21 +50,36 @@ class Engine:
         """True when the tick ran in the last 10 s (or the engine started less than 10 s ago)."""
         return self._alive_at is not None and time.monotonic() - self._alive_at < STALE_AFTER_S
 
-    async def _safe_tick(self) -> None:
-        try:
-            await self.tick()
-        except Exception:  # the next tick tries again; the failure is logged with its traceback
-            log.exception("tick failed")
+    async def _run(self) -> None:
+        """Our own task runs the ticks, so stopping can wait for one in progress to finish."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                return
+            try:
+                await self.tick()
+            except Exception:  # the next tick tries again; the failure is logged with its traceback
+                log.exception("tick failed")
 
     def start(self) -> None:
+        """Start ticking: APScheduler only sets a flag every second; `_run` does the work."""
         self._alive_at = time.monotonic()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="tick")
         self._scheduler = AsyncIOScheduler(timezone="UTC")
-        self._scheduler.add_job(self._safe_tick, "interval", seconds=self._interval_s, coalesce=True,
+        self._scheduler.add_job(self._wake.set, "interval", seconds=self._interval_s, coalesce=True,
                                 max_instances=1, misfire_grace_time=None, id="tick",
                                 next_run_time=datetime.now(timezone.utc))
         self._scheduler.start()
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """Stop the clock, then let a tick in progress finish (it is short and bounded)."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        if self._task is not None:
+            # no cancellation: a tick cut off mid-query could leave a database connection behind
+            self._stopping = True
+            self._wake.set()
+            await self._task
+            self._task = None
