@@ -60,9 +60,23 @@ async def record(
     )
 
 
+_PREFIXED = {
+    Kind.NOTE: "Note",
+    Kind.UPDATE: "Update",
+    Kind.COMMAND: "Command",
+    Kind.CARD_ACTION: "Card button",
+    Kind.REFUSED: "Refused",
+    Kind.ANNOUNCED: "Announcement",
+    Kind.UPDATE_DUE: "Missed",
+    Kind.SPACE: "Space",
+}
+
+
 def describe(event: TimelineEvent) -> str:
     """One line of plain text for an event (the time and actor are rendered beside it)."""
     k = event.kind
+    if k in _PREFIXED:
+        return f"{_PREFIXED[k]}: {event.text}"
     if k == Kind.DECLARED:
         return f"Declared: {event.text or ''} ({event.new_value})".strip()
     if k == Kind.STATUS:
@@ -72,22 +86,6 @@ def describe(event: TimelineEvent) -> str:
     if k == Kind.ROLE:
         old = f" (was {event.old_value})" if event.old_value else ""
         return f"{event.text}: {event.new_value}{old}"
-    if k == Kind.NOTE:
-        return f"Note: {event.text}"
-    if k == Kind.UPDATE:
-        return f"Update: {event.text}"
-    if k == Kind.COMMAND:
-        return f"Command: {event.text}"
-    if k == Kind.CARD_ACTION:
-        return f"Card button: {event.text}"
-    if k == Kind.REFUSED:
-        return f"Refused: {event.text}"
-    if k == Kind.ANNOUNCED:
-        return f"Announcement: {event.text}"
-    if k == Kind.UPDATE_DUE:
-        return f"Missed: {event.text}"
-    if k == Kind.SPACE:
-        return f"Space: {event.text}"
     if k == Kind.HANDOVER:
         return f"{event.text}: {event.old_value or 'nobody'} → {event.new_value}"
     return f"{k}: {event.text or event.new_value or ''}"
