@@ -11,6 +11,7 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Sequence
 
 from aiohttp import web
@@ -29,6 +30,7 @@ from bot.teams.dialog_state import conversation_dialogs
 from bot.teams.handler import FirebreakBot, on_turn_error
 from bot.teams.identity import IdentityResolver
 from bot.teams.all_commands import registry as command_registry
+from bot.teams.incident_channels import incident_channels_for
 from bot.teams.incident_commands import declare_and_post
 from bot.teams.messages_endpoint import messages_handler
 from bot.teams.publisher import CardPublisher
@@ -60,11 +62,13 @@ def create_app(
     plan: Plan | None = None,
     openid_metadata_url: str | None = None,
     migrate_on_start: bool = True,
+    graph_token_provider: Callable[[], Awaitable[str]] | None = None,
 ) -> web.Application:
     """Build the aiohttp application and everything behind it.
 
     With `migrate_on_start` the schema is upgraded when the app starts; `python app.py`
-    passes False because it has already migrated in a child process.
+    passes False because it has already migrated in a child process. `graph_token_provider`
+    replaces the app's MSAL client-credentials token source for Microsoft Graph (tests).
     """
     settings.require_production_ready()
     clock = clock or SystemClock()
@@ -77,14 +81,16 @@ def create_app(
 
     transport = ConnectorTransport()
     adapter = build_adapter(settings, openid_metadata_url=openid_metadata_url, transport=transport)
-    publisher = CardPublisher(adapter=adapter, app_id=settings.app_id, service=service, dev=settings.dev)
+    publisher = CardPublisher(service=service)
     identity = IdentityResolver(service)
     worker = OutboxWorker(
         db=db, clock=clock, sender=TeamsSender(adapter=adapter, app_id=settings.app_id, service=service, dev=settings.dev)
     )
     service.after_commit(worker.kick)
     ticker = Engine(service=service, clock=clock)
-    placer = SpacePlacer(adapter=adapter, app_id=settings.app_id, service=service, publisher=publisher, dev=settings.dev)
+    channels = incident_channels_for(settings, session_provider=transport.session, token_provider=graph_token_provider)
+    placer = SpacePlacer(adapter=adapter, app_id=settings.app_id, service=service, publisher=publisher,
+                         channels=channels, dev=settings.dev)
     teams = TeamsServices(service=service, publisher=publisher, identity=identity, commands=command_registry,
                           spaces=placer)
 

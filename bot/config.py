@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", alias="FIREBREAK_LOG_LEVEL")
     reply_threads: int = Field(32, alias="FIREBREAK_REPLY_THREADS", ge=4, le=512)
     dev: bool = Field(False, alias="FIREBREAK_DEV")
+    graph: Literal["auto", "off"] = Field("auto", alias="FIREBREAK_GRAPH")
+    graph_url: str = Field("https://graph.microsoft.com/v1.0", alias="FIREBREAK_GRAPH_URL")
+    graph_budget_s: float = Field(8.0, alias="FIREBREAK_GRAPH_BUDGET", gt=0, le=12)
 
     @field_validator("log_level")
     @classmethod
@@ -56,6 +59,13 @@ class Settings(BaseSettings):
         if self.app_type == "SingleTenant" and self.app_tenant_id:
             listed.add(self.app_tenant_id)
         return frozenset(listed)
+
+    def graph_credentials(self) -> bool:
+        """Whether the bot's own app can get Graph tokens (client credentials need all three).
+
+        A managed identity could too, but is not supported for Graph here: it falls back to threads.
+        """
+        return bool(self.app_id and self.app_password.get_secret_value() and self.app_tenant_id)
 
     def bind_host(self) -> str:
         """Dev mode never listens beyond loopback, whatever FIREBREAK_HOST says."""

@@ -40,11 +40,12 @@ from bot.plan_model import (
     Roles,
     Service,
     Severity,
+    Spaces,
 )
 
 __all__ = [
     "Contact", "Group", "IncidentManagerRole", "Person", "Plan", "PlanError", "PlanMeta",
-    "PlanProblem", "PostmortemLeaderRole", "ROLE_KEYS", "Role", "Roles", "Service", "Severity",
+    "PlanProblem", "PostmortemLeaderRole", "ROLE_KEYS", "Role", "Roles", "Service", "Severity", "Spaces",
     "check_plan_file", "format_problems", "load_plan", "parse_plan", "plan_json_schema",
     "write_json_schema",
 ]

@@ -168,6 +168,25 @@ class Roles(_Frozen):
     scribe: Role
 
 
+class OverflowTeam(_Frozen):
+    """A second team for incident channels once the incidents team nears Teams' channel cap."""
+
+    id: Text
+    """The team's Microsoft 365 group id (Graph's team id; in Teams: Get link to team, `groupId=`)."""
+    name: Text
+    """The team's display name, used in messages."""
+
+
+class Spaces(_Frozen):
+    """Where incident channels go when the incidents team fills up."""
+
+    channel_cap_warning: int = Field(900, ge=1, le=1000)
+    """Warn the admins once the incidents team lists this many channels. Teams allows 1,000,
+    counting channels deleted in the last 30 days, which Graph no longer lists: leave a margin."""
+    overflow_team: OverflowTeam | None = None
+    """Where new incident channels go past `channel_cap_warning` (the app must be installed there)."""
+
+
 def _loopback_or_https(url: str) -> bool:
     if url.startswith("https://"):
         return True
@@ -274,6 +293,8 @@ class Plan(_Frozen):
     people: tuple[Person, ...]
     groups: tuple[Group, ...] = ()
     services: tuple[Service, ...] = ()
+    spaces: Spaces = Spaces()
+    """Incident channels: the channel cap warning and an overflow team."""
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Plan:

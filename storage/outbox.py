@@ -331,6 +331,16 @@ async def sent_since(session: AsyncSession, conversation_id: str, since: datetim
     return sorted(times)
 
 
+async def update_pending(session: AsyncSession, *, conversation_id: str, target_activity_id: str) -> bool:
+    """Whether an update of this message already waits, not yet claimed (it will carry the
+    latest state when it goes, so another one would only repeat it)."""
+    stmt = select(OutboxMessage.id).where(
+        OutboxMessage.conversation_id == conversation_id, OutboxMessage.kind == UPDATE,
+        OutboxMessage.target_activity_id == target_activity_id, OutboxMessage.status == PENDING,
+    ).limit(1)
+    return (await session.execute(stmt)).first() is not None
+
+
 async def get_message(session: AsyncSession, message_id: int) -> OutboxMessage | None:
     return await session.get(OutboxMessage, message_id)
 

@@ -104,6 +104,8 @@ def test_manifest_validates_against_v1_19_schema(validator):
     assert manifest["bots"][0]["supportsFiles"] is False
     granted = manifest["authorization"]["permissions"]["resourceSpecific"]
     assert {(p["name"], p["type"]) for p in granted} == {
+        ("Channel.Create.Group", "Application"),  # a channel per incident
+        ("ChannelSettings.Read.Group", "Application"),  # look the channel up before creating it
         ("ChannelMessage.Send.Group", "Application"),
         ("TeamMember.Read.Group", "Application"),
     }
@@ -189,3 +191,22 @@ def test_color_icon_is_opaque_full_colour():
 
 def test_default_package_path():
     assert DEFAULT_PACKAGE_PATH == Path("build/firebreak-teams-app.zip")
+
+
+def test_message_actions_are_in_the_package_and_valid(validator, tmp_path):
+    from bot.teams.message_actions import COMMAND_IDS
+
+    out = write_package(out_path=tmp_path / "app.zip", app_id=APP_ID, commands=COMMANDS)
+    with zipfile.ZipFile(out) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    assert_valid(validator, manifest)
+    [extension] = manifest["composeExtensions"]
+    assert extension["botId"] == APP_ID
+    commands = {c["id"]: c for c in extension["commands"]}
+    assert tuple(commands) == COMMAND_IDS == ("createIncident", "addToTimeline")
+    assert commands["createIncident"]["title"] == "Declare incident"
+    assert commands["addToTimeline"]["title"] == "Add to incident timeline"
+    for command in commands.values():
+        assert command["type"] == "action" and command["fetchTask"] is True
+        assert "message" in command["context"]
+        assert 0 < len(command["title"]) <= 32 and len(command["description"]) <= 128

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import threading
 import time
 from datetime import timedelta
@@ -14,7 +15,7 @@ import pytest
 from botbuilder.core import ActivityHandler, MessageFactory, TurnContext
 from botbuilder.core.serializer_helper import serializer_helper as sdk_serializer_helper
 from botbuilder.integration.aiohttp import cloud_adapter as cloud_adapter_module
-from botbuilder.schema import AdaptiveCardInvokeResponse
+from botbuilder.schema import Activity, AdaptiveCardInvokeResponse, ConversationReference
 from botframework.connector.auth import PasswordServiceClientCredentialFactory
 from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor
 from msrest.universal_http.requests import ClientRetryPolicy
@@ -24,6 +25,7 @@ from bot.teams.adapter import CachingCredentialsFactory
 from bot.teams.sdk_patches import apply_sdk_patches, configure_reply_executor
 from tests.fakes.connector import FakeConnector
 from tests.fakes.openid import FakeOpenIdServer
+from tests.support import FIXTURES
 from tests.test_messages_security import (
     APP_ID,
     LOOPBACK_URL,
@@ -333,3 +335,16 @@ def test_patches_are_idempotent():
     assert cloud_adapter_module.serializer_helper is sdk_patches._serialize_once
     with pytest.raises(ValueError):
         apply_sdk_patches(key_fetch_timeout_s=0)
+
+
+def test_the_conversation_tenant_teams_sends_is_read_and_kept():
+    """Teams sends `conversation.tenantId`; the stock 4.17 schema only knows `tenantID`."""
+    apply_sdk_patches()
+    body = json.loads((FIXTURES / "teams" / "playground-captured" / "playground-message-channel-mention.json").read_text())
+    tenant = body["conversation"]["tenantId"]
+    activity = Activity().deserialize(body)
+    assert activity.conversation.tenant_id == tenant
+    reference = TurnContext.get_conversation_reference(activity)
+    stored = json.loads(json.dumps(reference.serialize()))
+    assert stored["conversation"]["tenantId"] == tenant
+    assert ConversationReference().deserialize(stored).conversation.tenant_id == tenant

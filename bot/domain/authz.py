@@ -2,7 +2,9 @@
 
 Anyone in the conversation may declare, note, update, acknowledge and change severity. Only the
 incident manager, or a member of a group the plan names in `roles.incident_manager.acting_groups`,
-may resolve, reopen or hand the incident-manager role to someone else.
+may resolve, reopen or hand the incident-manager role to someone else. A message from another
+Microsoft 365 organisation (a deployment may serve several tenants) is not put on an incident's
+record.
 """
 from __future__ import annotations
 
@@ -46,5 +48,24 @@ def require_manager(view: IncidentView, plan: Plan, actor: Actor, *, action: str
         f"Sorry {actor.display}, only {who} may {action} {ref}.{hint}",
         action=action,
         allowed=who,
+        incident_id=view.id,
+    )
+
+
+def same_organisation(incident_tenant: str | None, tenant_id: str | None) -> bool:
+    """True unless the incident and the person are both known to belong to different tenants
+    (an incident declared where Teams named no tenant carries none)."""
+    return not (incident_tenant and tenant_id and incident_tenant != tenant_id)
+
+
+def require_same_organisation(view: IncidentView, actor: Actor, *, tenant_id: str | None, action: str) -> None:
+    """Raise PermissionDenied when `actor` (acting from `tenant_id`) is of another organisation."""
+    if same_organisation(view.incident.tenant_id, tenant_id):
+        return
+    raise PermissionDenied(
+        f"Sorry {actor.display}, {incident_ref(view.id)} belongs to another organisation; "
+        f"only its own people may {action} it.",
+        action=action,
+        allowed="people of the incident's own organisation",
         incident_id=view.id,
     )

@@ -5,13 +5,17 @@ ConversationReference objects.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import queries
+from bot.domain.formatting import incident_ref
+from storage import outbox, queries
+
+CARD_RENDER = "living_card"
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,34 @@ async def card_locations(session: AsyncSession, incident_id: int) -> Sequence[Ca
             service_url=ref.service_url if ref else None,
         ))
     return out
+
+
+async def cards_changed(
+    session: AsyncSession, *, incident_id: int, now: datetime, except_conversation: str | None = None,
+    except_activity: str | None = None,
+) -> int:
+    """Queue an in-place update of every posted copy of the incident's card, except those the
+    current turn updates itself; returns how many were queued.
+
+    Through the outbox so that retries honour Retry-After and the per-conversation rate limit
+    holds. The card is rendered when the update goes, so one waiting update per copy is enough:
+    a burst of changes never piles up PUTs.
+    """
+    queued = 0
+    for card in await queries.posted_cards(session, incident_id):
+        if card.conversation_id == except_conversation or card.activity_id == except_activity:
+            continue
+        if await outbox.update_pending(session, conversation_id=card.conversation_id,
+                                       target_activity_id=card.activity_id):
+            continue
+        await outbox.enqueue(
+            session, key=f"card:{incident_id}:{card.activity_id}:{uuid.uuid4().hex}", kind=outbox.UPDATE,
+            conversation_id=card.conversation_id, target_activity_id=card.activity_id, now=now,
+            incident_id=incident_id, payload={"render": CARD_RENDER, "incident_id": incident_id,
+                                              "summary": f"{incident_ref(incident_id)} card"},
+        )
+        queued += 1
+    return queued
 
 
 async def known_email(session: AsyncSession, aad_object_id: str) -> tuple[bool, str | None]:

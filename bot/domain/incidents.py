@@ -56,12 +56,13 @@ async def declare(
 ) -> IncidentView:
     """Open a new incident; the declarer becomes incident manager unless the plan says otherwise."""
     title = _clean_text(title, what="title", limit=MAX_TITLE)
+    description = _clean_text(description, what="description") if description.strip() else ""
     sev = plan.severity(severity.lower()).id
     if service_id:
         plan.service(service_id)
     incident = Incident(
         title=title,
-        description=description.strip(),
+        description=description,
         severity=sev,
         status=lifecycle.Status.DECLARED.value,
         service_id=service_id,
@@ -77,6 +78,9 @@ async def declare(
     assert incident.id is not None
     await record(session, incident_id=incident.id, kind=Kind.DECLARED, source=source, actor=actor, now=now,
            new=sev, text=title)
+    if description:  # the column alone is seen by nobody; the timeline is what responders read
+        await record(session, incident_id=incident.id, kind=Kind.NOTE, source=source, actor=actor, now=now,
+                     text=description)
     roles: dict[str, IncidentRole] = {}
     if plan.role(Role.INCIDENT_MANAGER.value).on_declare == "declarer" and actor.aad_id:
         roles[Role.INCIDENT_MANAGER.value] = await _set_role(
@@ -220,3 +224,32 @@ async def post_update(
     await record(session, incident_id=view.id, kind=Kind.UPDATE, source=source, actor=actor, now=now, text=text)
     await announcements.changed(session, incident_id=view.id, what="status update", now=now)
     return view
+
+
+async def add_message(
+    *, session: AsyncSession, incident_id: int, text: str, author: str, link: str | None, actor: Actor,
+    source: Source, now: datetime, tenant_id: str | None = None,
+) -> int:
+    """Put a Teams message on an open incident's timeline: what it said, who wrote it, a link to it.
+
+    Only open incidents: the form offers only those, so a resolved one means the form is stale
+    and the person should see that rather than have the message land on a closed record.
+    A message longer than a timeline entry is shortened, never refused: it cannot be edited
+    from here, and the link leads to the whole of it.
+    """
+    view = await load_view(session, incident_id)
+    ref = incident_ref(view.id)
+    authz.require_same_organisation(view, actor, tenant_id=tenant_id, action="add to the timeline of")
+    if not lifecycle.is_open(view.incident.status):
+        raise InvalidTransition(
+            f"{ref} was resolved, so its timeline takes no more messages here; "
+            f"`reopen {ref}` first, or add to its record with `note {ref} TEXT`."
+        )
+    text = text.strip()
+    if not text:
+        raise ValidationFailed("That message has no text to add.")
+    if len(text) > MAX_TEXT:
+        text = text[: MAX_TEXT - 1].rstrip() + "…"
+    await record(session, incident_id=view.id, kind=Kind.MESSAGE, source=source, actor=actor, now=now,
+                 text=text, old=(author.strip() or "someone"), new=(link or None))
+    return view.id

@@ -13,6 +13,7 @@ class Source(StrEnum):
     COMMAND = "command"
     CARD = "card"
     DIALOG = "dialog"
+    MESSAGE_ACTION = "message_action"
     SYSTEM = "system"
 
 

@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import announcements
 from bot.domain.formatting import incident_ref
-from bot.domain.model import Actor, Source
+from bot.domain.model import SYSTEM_ACTOR, Actor, Role, Source
 from bot.domain.timeline import Kind, record
 from bot.errors import NotFound
-from storage import queries
+from bot.plan import Plan
+from storage import bindings, outbox, queries
 
 THREAD_SEPARATOR = ";messageid="
 
@@ -67,3 +68,25 @@ async def move_home(
                  old=old, new=kind, text=note)
     if url:  # the announcement links to the space: refresh it in case it went out before the space existed
         await announcements.changed(session, incident_id=incident_id, what="space opened", now=now)
+
+
+async def warn_channel_cap(session: AsyncSession, *, plan: Plan, incident_id: int, warning: str, now: datetime) -> None:
+    """Warn the admins (the plan owner and the incident manager's acting groups, @mentioned) in
+    the incidents channel that the incidents team nears Teams' channel cap: at most once a day,
+    so a busy day does not bury the channel in warnings. The incident's timeline notes it."""
+    channel = await bindings.get_binding(session, "incidents")
+    await record(session, incident_id=incident_id, kind=Kind.SPACE_WARNING, source=Source.SYSTEM,
+                 actor=SYSTEM_ACTOR, now=now, text=warning)
+    if channel is None:
+        return
+    emails = {plan.plan.owner.lower()}
+    for group_id in plan.role(Role.INCIDENT_MANAGER.value).acting_groups:
+        emails |= plan.members_of(group_id)
+    known = await queries.aad_ids_by_email(session, sorted(emails))
+    names = {p.email.lower(): p.name for p in plan.people}
+    await outbox.enqueue(
+        session, key=f"channel-cap:{channel.team_id}:{now.date().isoformat()}", conversation_id=channel.channel_id,
+        payload={"text": f"Heads-up for the admins: {warning}",
+                 "mentions": [[known[e], names.get(e, e)] for e in sorted(known)]},
+        now=now, incident_id=incident_id,
+    )

@@ -24,8 +24,12 @@ class Kind:
     REFUSED = "refused"
     HANDOVER = "handover"
     SPACE = "space"
+    SPACE_WARNING = "space_warning"
     UPDATE_DUE = "update_due"
     ANNOUNCED = "announced"
+    # A Teams message put on the record: `text` is what it said, `old_value` who wrote it and
+    # `new_value` the link back to it (kept apart so a report can show or link them itself).
+    MESSAGE = "message"
 
 
 async def record(
@@ -69,6 +73,7 @@ _PREFIXED = {
     Kind.ANNOUNCED: "Announcement",
     Kind.UPDATE_DUE: "Missed",
     Kind.SPACE: "Space",
+    Kind.SPACE_WARNING: "Warning",
 }
 
 
@@ -86,6 +91,9 @@ def describe(event: TimelineEvent) -> str:
     if k == Kind.ROLE:
         old = f" (was {event.old_value})" if event.old_value else ""
         return f"{event.text}: {event.new_value}{old}"
+    if k == Kind.MESSAGE:
+        link = f" ({event.new_value})" if event.new_value else ""
+        return f"Message from {event.old_value or 'someone'}: {event.text}{link}"
     if k == Kind.HANDOVER:
         return f"{event.text}: {event.old_value or 'nobody'} → {event.new_value}"
     return f"{k}: {event.text or event.new_value or ''}"

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from bot.teams.card_actions import CardActionRegistry
 from bot.teams.commands import CommandRegistry
+from bot.teams.manifest import message_action_commands
 
 COMMANDS_DOC = Path("docs/commands.md")
 
@@ -15,7 +16,8 @@ def _cell(text: str) -> str:
 
 
 def commands_markdown(commands: CommandRegistry, actions: CardActionRegistry) -> str:
-    """The command reference: every command with its usage, and every card button with who may press it."""
+    """The command reference: every command with its usage, every card button with who may press
+    it, and the message actions the Teams manifest declares."""
     lines = [
         "# Commands",
         "",
@@ -35,4 +37,16 @@ def commands_markdown(commands: CommandRegistry, actions: CardActionRegistry) ->
     lines += ["", "## Card buttons", "", "| Button verb | Who may press it |", "| --- | --- |"]
     for action in actions.specs():
         lines.append(f"| `{action.verb}` | {action.who} |")
+    lines += [
+        "",
+        "## Message actions",
+        "",
+        "On any message in Teams, open **More actions** (…) and pick one of these. Each opens a form.",
+        "**Declare incident** is also in the apps under the box where you type a message.",
+        "",
+        "| Action | What it does |",
+        "| --- | --- |",
+    ]
+    for command in message_action_commands():
+        lines.append(f"| {_cell(command['title'])} | {_cell(command.get('description', ''))} |")
     return "\n".join(lines) + "\n"

@@ -67,3 +67,24 @@ def activity_zone(turn: TurnContext) -> str | None:
         if getattr(entity, "type", None) == "clientInfo" and props.get("timezone"):
             return props["timezone"]
     return None
+
+
+def activity_tenant(turn: TurnContext) -> str | None:
+    """The Entra ID tenant the turn comes from.
+
+    botbuilder 4.17 maps `ConversationAccount.tenant_id` to the JSON key `tenantID` while Teams
+    sends `tenantId`, so `activity.conversation.tenant_id` is None for real Teams traffic and
+    the value lands in the account's extra properties; `channelData.tenant.id` carries it too.
+    """
+    conversation = turn.activity.conversation
+    if conversation is not None:
+        extra = getattr(conversation, "additional_properties", None) or {}
+        for value in (conversation.tenant_id, extra.get("tenantId")):
+            if isinstance(value, str) and value:
+                return value
+    channel_data = turn.activity.channel_data
+    if isinstance(channel_data, dict):
+        value = (channel_data.get("tenant") or {}).get("id")
+        if isinstance(value, str) and value:
+            return value
+    return None

@@ -7,6 +7,7 @@ import uuid
 from botbuilder.core import ConversationState, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import AdaptiveCardInvokeResponse, AdaptiveCardInvokeValue, ChannelAccount
+from botbuilder.schema.teams import MessagingExtensionAction, MessagingExtensionActionResponse
 
 from bot.errors import FirebreakError
 from bot.teams.cards import CARD_CONTENT_TYPE
@@ -46,6 +47,16 @@ class FirebreakBot(TeamsActivityHandler):
             # text a message response carries.
             return {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": str(error)}  # type: ignore[return-value]
         return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card)
+
+    async def on_teams_messaging_extension_fetch_task(
+        self, turn_context: TurnContext, action: MessagingExtensionAction
+    ) -> MessagingExtensionActionResponse:
+        return await self._router.on_message_action(turn_context, action, submit=False)
+
+    async def on_teams_messaging_extension_submit_action(
+        self, turn_context: TurnContext, action: MessagingExtensionAction
+    ) -> MessagingExtensionActionResponse:
+        return await self._router.on_message_action(turn_context, action, submit=True)
 
     async def on_members_added_activity(self, members_added: list[ChannelAccount], turn_context: TurnContext) -> None:
         bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None

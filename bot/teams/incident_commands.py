@@ -15,7 +15,7 @@ from bot.domain.service import Refusal, find_target
 from bot.errors import Duplicate, ValidationFailed
 from bot.teams.cards import incident_card, message_card, timeline_card
 from bot.teams.commands import CommandRegistry
-from bot.teams.context import CommandContext
+from bot.teams.context import CommandContext, activity_tenant
 
 registry: CommandRegistry[CommandContext] = CommandRegistry()
 TIMELINE_PAGE_SIZE = 20
@@ -84,12 +84,22 @@ async def declare(ctx: CommandContext) -> None:
 
 
 async def declare_and_post(app, turn, actor: Actor, found: dict, *, source, dedupe=()) -> IncidentView | None:
-    """Declare, open the incident's space, and post the living card there (shared by the command
-    and the dialog). With no incidents channel set up, the space is this conversation."""
+    """Declare, open the incident's space, and post the living card there (shared by the command,
+    the dialog and the message action). With no incidents channel set up, the space is this
+    conversation."""
+    view = await declare_incident(app, turn, actor, found, source=source, dedupe=dedupe)
+    if view is not None:
+        await post_declared(app, turn, actor, view)
+    return view
+
+
+async def declare_incident(app, turn, actor: Actor, found: dict, *, source, dedupe=()) -> IncidentView | None:
+    """The declare itself, in one transaction; None for a duplicate delivery. Kept apart from
+    posting so a caller can still say which incident it declared if Teams refuses the post."""
     activity = turn.activity
-    tenant = activity.conversation.tenant_id if activity.conversation else None
+    tenant = activity_tenant(turn)
     try:
-        view = await app.service.execute(
+        return await app.service.execute(
             lambda s, now: incidents.declare(
                 session=s, plan=app.service.plan, title=found["title"], severity=found["severity"],
                 service_id=found.get("service_id"), description=found.get("description") or "", actor=actor,
@@ -99,8 +109,16 @@ async def declare_and_post(app, turn, actor: Actor, found: dict, *, source, dedu
         )
     except Duplicate:
         return None
+
+
+async def post_declared(app, turn, actor: Actor, view: IncidentView) -> None:
+    """Open a declared incident's space and post its living card there (or in this conversation)."""
+    activity = turn.activity
     ref = incident_ref(view.id)
     opened = await app.spaces.open(turn, view)
+    if opened.cap_warning:
+        await app.service.execute(lambda s, now: spaces.warn_channel_cap(
+            s, plan=app.service.plan, incident_id=view.id, warning=opened.cap_warning, now=now))
     if opened.kind == "chat":
         await app.publisher.post_living_card(turn, view)
         if opened.failed:
@@ -109,7 +127,7 @@ async def declare_and_post(app, turn, actor: Actor, found: dict, *, source, dedu
                 s, incident_id=view.id, conversation_id=activity.conversation.id, kind="chat", url=None,
                 note=note, actor=actor, now=now))
             await turn.send_activity(f"{note}.")
-        return view
+        return
     await app.service.execute(lambda s, now: spaces.move_home(
         s, incident_id=view.id, conversation_id=opened.conversation_id, kind=opened.kind, url=opened.url,
         note=opened.note, actor=actor, now=now))
@@ -280,4 +298,4 @@ async def help_(ctx: CommandContext) -> None:
     await ctx.reply_card(message_card("Firebreak commands", lines))
 
 
-__all__ = ["registry", "declare_and_post", "render_timeline", "Role"]
+__all__ = ["registry", "declare_and_post", "declare_incident", "post_declared", "render_timeline", "Role"]

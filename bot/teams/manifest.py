@@ -5,9 +5,10 @@ the same for every deployment; this module fills in what is not (the Azure Bot's
 public host) and the command menu, which comes from the command registry so that the menu,
 the help text and the docs never drift apart.
 
-Permissions are least privilege for what the bot does today (post into channels, read team
-members). Resource-specific consent `Channel.Create.Group` is added to the template together
-with incident channels, not before: every permission shows on the consent screen.
+Permissions are least privilege, all resource-specific consent (granted per team when the app
+is installed there, never tenant-wide): `Channel.Create.Group` to open a channel per incident,
+`ChannelSettings.Read.Group` to look it up first (so a retry never makes a second one),
+`ChannelMessage.Send.Group` to post into channels, `TeamMember.Read.Group` to read the roster.
 """
 from __future__ import annotations
 
@@ -55,6 +56,13 @@ def build_manifest(
             {"scopes": [scope], "commands": copy.deepcopy(command_list)} for scope in COMMAND_SCOPES
         ]
     return manifest
+
+
+def message_action_commands() -> list[dict[str, Any]]:
+    """The message-extension commands the template declares (`composeExtensions[0].commands`),
+    for the docs; their handlers are in `bot.teams.message_actions`."""
+    extensions = _load_template().get("composeExtensions") or []
+    return [dict(command) for extension in extensions for command in extension.get("commands") or []]
 
 
 def write_package(

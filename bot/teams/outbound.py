@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import timezone
 
 import aiohttp
 
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
-from botbuilder.schema import Activity, ChannelAccount, ConversationAccount, ConversationParameters, ConversationReference
+from botbuilder.schema import Activity, ChannelAccount, Mention, ConversationAccount, ConversationParameters, ConversationReference
 
 from bot.domain import announcements, conversations
 from bot.domain.outbox import DeliveryOutcome
@@ -70,6 +71,8 @@ class TeamsSender:
         reference = ConversationReference().deserialize(json.loads(reference_json))
         if payload.get("render") == announcements.RENDER:
             return await self._announce(reference, message.conversation_id, int(payload["incident_id"]))
+        if payload.get("render") == conversations.CARD_RENDER:
+            return await self._update_card(reference, int(payload["incident_id"]), message.target_activity_id or "")
         return await self._post(reference, message.conversation_id, _plain_activity(payload))
 
     async def _announce(self, reference: ConversationReference, channel_id: str, incident_id: int) -> DeliveryOutcome:
@@ -94,6 +97,19 @@ class TeamsSender:
                 s, incident_id=incident_id, conversation_id=channel_id, activity_id=outcome.remote_activity_id,
                 channel_name=name, now=now))
         return outcome
+
+    async def _update_card(self, reference: ConversationReference, incident_id: int, activity_id: str) -> DeliveryOutcome:
+        """Replace a posted living card with one rendered from the incident's state now."""
+        view = await self._service.view(incident_id)
+        card = incident_card(view, self._service.plan, now=self._service.clock.now(), zone=timezone.utc)
+        activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
+        activity.id = activity_id
+
+        async def update(ctx: TurnContext) -> None:
+            await ctx.update_activity(activity)
+
+        await proactive(self._adapter, reference, self._app_id, update)
+        return DeliveryOutcome.ok(activity_id)
 
     async def _brief(self, personal_key: str, payload: dict) -> DeliveryOutcome:
         """Tell someone given a role, in a 1:1 chat (created through the incident's own
@@ -161,8 +177,16 @@ class TeamsSender:
 
 
 def _plain_activity(payload: dict) -> Activity:
-    """A text message (digests and plain notices) with optional card attachments."""
-    activity = MessageFactory.text(payload.get("text") or payload.get("summary") or "")
+    """A text message (digests and plain notices) with optional @mentions (`mentions`: pairs of
+    AAD id and name, which Teams accepts as the mentioned id) and card attachments."""
+    text = payload.get("text") or payload.get("summary") or ""
+    people = [(aad, name) for aad, name in payload.get("mentions") or []]
+    if people:
+        text = " ".join(f"<at>{name}</at>" for _aad, name in people) + " " + text
+    activity = MessageFactory.text(text)
+    if people:
+        activity.entities = [Mention(mentioned=ChannelAccount(id=aad, name=name), text=f"<at>{name}</at>", type="mention")
+                             for aad, name in people]
     cards = payload.get("cards") or []
     if cards:
         activity.attachments = [CardFactory.adaptive_card(card) for card in cards]

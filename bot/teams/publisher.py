@@ -1,7 +1,8 @@
 """Posting and refreshing the living incident card in Teams.
 
 The card is re-rendered from state after every committed change and updated in place wherever
-it was posted. A Teams failure here is logged and never rolls back the incident change.
+it was posted: in the acting turn's conversation directly, elsewhere through the outbox. A Teams
+failure here is logged and never rolls back the incident change.
 """
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from bot.domain import conversations
 from bot.domain.model import IncidentView
 from bot.domain.service import IncidentService
 from bot.teams.cards import incident_card
-from bot.teams.security import is_allowed_service_url
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,8 @@ def reference_json(turn: TurnContext) -> str:
 class CardPublisher:
     """Posts the living card and keeps every copy of it current."""
 
-    def __init__(self, *, adapter, app_id: str, service: IncidentService, dev: bool) -> None:
-        self._adapter = adapter
-        self._app_id = app_id
+    def __init__(self, *, service: IncidentService) -> None:
         self._service = service
-        self._dev = dev
 
     def render(self, view: IncidentView) -> dict:
         """The living card, in UTC because everyone in the conversation sees the same card."""
@@ -105,7 +102,17 @@ class CardPublisher:
         return activity_id
 
     async def refresh(self, incident_id: int, *, turn: TurnContext | None = None, skip_activity_id: str | None = None) -> None:
-        """Update every posted copy of the card; failures are logged, never raised."""
+        """Update every posted copy of the card: the turn's own conversation at once, through
+        the turn, so the person acting sees it; every other copy through the outbox (queued
+        here, delivered with retries and rate shaping). Failures are logged, never raised."""
+        here = turn.activity.conversation.id if turn is not None else None
+        try:
+            await self._service.execute(lambda s, now: conversations.cards_changed(
+                s, incident_id=incident_id, now=now, except_conversation=here, except_activity=skip_activity_id))
+        except Exception:
+            log.exception("could not queue card updates", extra={"incident": incident_id})
+        if turn is None:
+            return
         try:
             view = await self._service.view(incident_id)
             locations = await self._service.read(lambda s: conversations.card_locations(s, incident_id))
@@ -114,26 +121,9 @@ class CardPublisher:
             return
         card = self.render(view)
         for loc in locations:
-            if loc.activity_id == skip_activity_id:
+            if loc.conversation_id != here or loc.activity_id == skip_activity_id:
                 continue
             try:
-                if turn is not None and turn.activity.conversation.id == loc.conversation_id:
-                    await turn.update_activity(card_activity(card, activity_id=loc.activity_id))
-                else:
-                    await self._update_elsewhere(loc, card)
+                await turn.update_activity(card_activity(card, activity_id=loc.activity_id))
             except Exception:
                 log.exception("card update failed", extra={"incident": incident_id, "conversation": loc.conversation_id})
-
-    async def _update_elsewhere(self, loc: conversations.CardLocation, card: dict) -> None:
-        if not loc.reference_json or not loc.service_url:
-            log.warning("no conversation reference for a posted card", extra={"conversation": loc.conversation_id})
-            return
-        if not is_allowed_service_url(loc.service_url, dev=self._dev):
-            log.error("stored serviceUrl is not an allowed Teams host; not updating", extra={"conversation": loc.conversation_id})
-            return
-        reference = ConversationReference().deserialize(json.loads(loc.reference_json))
-
-        async def update(ctx: TurnContext) -> None:
-            await ctx.update_activity(card_activity(card, activity_id=loc.activity_id))
-
-        await proactive(self._adapter, reference, self._app_id, update)

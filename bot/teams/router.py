@@ -1,4 +1,5 @@
-"""Turn routing: message -> active dialog or command; card invoke -> card action.
+"""Turn routing: message -> active dialog or command; card invoke -> card action; message
+action (message extension) -> its form or its submit.
 
 No business logic here: it identifies the actor, picks the handler, and turns typed domain
 errors into short replies.
@@ -10,12 +11,14 @@ import logging
 from botbuilder.core import ConversationState, TurnContext
 from botbuilder.dialogs import DialogSet
 from botbuilder.schema import Activity, Mention as MentionEntity
+from botbuilder.schema.teams import MessagingExtensionAction, MessagingExtensionActionResponse
 
 from bot.domain.service import Dedupe
 from bot.errors import FirebreakError
 from bot.teams.card_actions import ActionContext, CardActionRegistry
 from bot.teams.commands import Mention, parse_command
 from bot.teams.context import CommandContext, TeamsServices
+from bot.teams import message_actions
 from bot.teams.roster import learn_roster
 
 log = logging.getLogger(__name__)
@@ -112,6 +115,18 @@ class TurnRouter:
             raise FirebreakError(f"This button ('{verb}') is not known; say `status` for a fresh card.")
         actor = await self._app.identity.actor_for(turn)
         return await spec.handler(ActionContext(app=self._app, turn=turn, verb=verb, data=dict(data), actor=actor))
+
+    async def on_message_action(
+        self, turn: TurnContext, action: MessagingExtensionAction, *, submit: bool
+    ) -> MessagingExtensionActionResponse:
+        """A message action's form (fetchTask) or its submit (submitAction); the answer is the
+        invoke's body."""
+        actor = await self._app.identity.actor_for(turn)
+        ctx = message_actions.MessageActionContext(
+            app=self._app, turn=turn, action=action, actor=actor, activity_key=activity_key(turn.activity))
+        if submit:
+            return await message_actions.submit_action(ctx)
+        return await message_actions.fetch_task(ctx)
 
     async def _reply_errors(self, turn: TurnContext, work) -> None:
         try:

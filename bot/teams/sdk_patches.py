@@ -50,6 +50,7 @@ def apply_sdk_patches(*, key_fetch_timeout_s: float | None = None) -> None:
     _patch_retry_policy()
     _patch_openid_metadata()
     _patch_invoke_body_serialization()
+    _patch_conversation_tenant_key()
     _applied = True
     log.debug("botbuilder %s work-arounds applied", TARGET_SDK_VERSION)
 
@@ -238,3 +239,17 @@ def _patch_invoke_body_serialization() -> None:
 
     cloud_adapter.serializer_helper = _serialize_once
     activity_handler.serializer_helper = _serialize_once
+
+
+def _patch_conversation_tenant_key() -> None:
+    """Read and write a conversation's tenant under `tenantId`, the key Teams sends.
+
+    botbuilder-schema 4.17 maps `ConversationAccount.tenant_id` to `tenantID`
+    (botbuilder/schema/_models_py3.py), unlike the C# and JS SDKs and the Bot Framework REST
+    schema. So every inbound activity's `conversation.tenant_id` was None, stored references
+    kept no tenant, and proactive calls built from them (creating a 1:1 chat, which Teams
+    requires a tenant for) went out without one.
+    """
+    from botbuilder.schema import ConversationAccount
+
+    ConversationAccount._attribute_map["tenant_id"] = {"key": "tenantId", "type": "str"}

@@ -1,18 +1,23 @@
 """Drive the real aiohttp app with real Teams payloads and a fake Bot Connector."""
 from __future__ import annotations
 
+import asyncio
 import copy
+from collections.abc import Awaitable, Callable
 import itertools
 import json
 from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
 
 from app import SERVICE_KEY, create_app
 from bot.config import Settings
 from bot.domain.service import IncidentService
+from bot.plan import Plan
 from storage import queries
+from storage.outbox import OutboxMessage
 from tests.fakes.connector import FakeConnector
 from tests.support import FIXTURES, FakeClock
 
@@ -73,6 +78,33 @@ class Harness:
         body["value"] = {"action": {"type": "Action.Execute", "verb": verb, "data": data}}
         return await self.post(body)
 
+    async def bind_incidents_channel(self, *, group_id: str = "group-1", channel_name: str = "Incidents") -> None:
+        """`setup incidents` said by the plan owner (Aisha) in a channel of "My Team", whose
+        Microsoft 365 group id is `group_id`; the connector's record is cleared afterwards."""
+        self.connector.script(r"/members/aad-aisha", status=200, times=None, body={
+            "id": "aad-aisha", "aadObjectId": "aad-aisha", "name": "Aisha Patel",
+            "userPrincipalName": "aisha.patel@contoso.com"})
+        body = self.activity(CHANNEL, text="setup incidents", user=("aad-aisha", "Aisha Patel"))
+        body["channelData"]["team"].update({"name": "My Team", "aadGroupId": group_id})
+        body["channelData"]["channel"]["name"] = channel_name
+        await self.post(body)
+        self.connector.clear()
+
+    async def until(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """Wait for something the outbox delivers in the background; its truthy value."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not (found := predicate()):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("timed out waiting for a background delivery")
+            await asyncio.sleep(0.02)
+        return found
+
+    async def outbox(self) -> list[OutboxMessage]:
+        """Every outbox row, oldest first."""
+        async def rows(session):
+            return list((await session.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars())
+        return await self.service.read(rows)
+
     def sent(self) -> list[dict]:
         """Activities the bot sent (POST) to the connector, in order."""
         return [r.json for r in self.connector.find(method="POST", path=r"/activities") if r.json]
@@ -97,8 +129,9 @@ class Harness:
         return await self.service.read(queries.count_open)
 
 
-async def start_harness(db_path: Path, connector: FakeConnector, clock: FakeClock, **settings: Any) -> Harness:
-    app = create_app(dev_settings(db_path, **settings), clock=clock)
+async def start_harness(db_path: Path, connector: FakeConnector, clock: FakeClock, *, plan: Plan | None = None,
+                        graph_token_provider: Callable[[], Awaitable[str]] | None = None, **settings: Any) -> Harness:
+    app = create_app(dev_settings(db_path, **settings), clock=clock, plan=plan, graph_token_provider=graph_token_provider)
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     return Harness(client, connector, clock)

@@ -1,4 +1,6 @@
 """End-to-end through the real app: Teams payloads in, Bot Connector calls out, state in the DB."""
+import asyncio
+
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import update
@@ -212,10 +214,10 @@ async def test_members_of_the_plans_acting_group_may_resolve(harness, connector)
     assert (await harness.timeline(1))[-1].actor_name == "Aisha Patel"
 
 
-async def test_card_updates_elsewhere_use_the_stored_reference_and_recheck_its_service_url(harness, caplog):
+async def test_card_updates_elsewhere_use_the_stored_reference_and_recheck_its_service_url(harness):
     await harness.say("declare Card elsewhere sev3", conversation_id="chat-a")
     await harness.say("ack INC-1", conversation_id="chat-b")
-    puts = harness.updates()
+    puts = await harness.until(harness.updates)  # through the outbox, in the background
     assert len(puts) == 1 and "ACKNOWLEDGED" in str(puts[0]["attachments"][0]["content"])
     put_paths = [r.path for r in harness.connector.find(method="PUT")]
     assert "chat-a" in put_paths[0]  # the card lives in chat A, reached by continue_conversation
@@ -226,8 +228,9 @@ async def test_card_updates_elsewhere_use_the_stored_reference_and_recheck_its_s
 
     await harness.service.execute(tamper)
     await harness.say("sev sev1 INC-1", conversation_id="chat-b")
+    failed = await _outbox_failure(harness)
+    assert "not an allowed Teams host" in failed.last_error
     assert len(harness.updates()) == 1, "no update may go to a serviceUrl that is not allowed"
-    assert "not an allowed Teams host" in caplog.text
 
 
 async def test_a_plan_can_leave_the_incident_manager_unassigned(tmp_path, connector, clock):
@@ -297,15 +300,44 @@ async def test_only_the_holder_or_the_manager_may_hand_a_role_over(harness):
     assert "`handover ROLE @person`" in harness.texts()[-1]
 
 
-async def test_a_failed_update_elsewhere_is_logged_not_apologised_for_in_that_chat(harness, connector, caplog):
+async def test_a_failed_update_elsewhere_is_recorded_not_apologised_for_in_that_chat(harness, connector):
     await harness.say("declare Quiet failure sev3", conversation_id="chat-a")
     connector.clear()
     connector.fail_next(r"chat-a/activities/", 403, method="PUT")
     await harness.say("ack INC-1", conversation_id="chat-b")
     assert (await harness.incident(1)).status == "acknowledged"  # a Teams failure never rolls back state
-    assert not [r for r in connector.find(method="POST") if "chat-a" in r.path], "nothing may be posted in chat A"
     assert "INC-1 acknowledged" in harness.texts()[-1]
-    assert "card update failed" in caplog.text
+    failed = await _outbox_failure(harness)
+    assert "403" in failed.last_error and failed.conversation_id == "chat-a"
+    assert not [r for r in connector.find(method="POST") if "chat-a" in r.path], "nothing may be posted in chat A"
+
+
+async def test_updates_elsewhere_honour_retry_after_and_do_not_pile_up(harness, connector):
+    await harness.say("declare Busy card sev3", conversation_id="chat-a")
+    connector.clear()
+    connector.fail_next(r"chat-a/activities/", 429, headers={"Retry-After": "1"}, method="PUT")
+    started = asyncio.get_running_loop().time()
+    for command in ("ack INC-1", "sev sev2 INC-1", "mitigate INC-1 rolled back"):
+        await harness.say(command, conversation_id="chat-b")
+    puts = await harness.until(lambda: [r for r in connector.find(method="PUT", path="chat-a") if r.status == 200
+                                        and "MITIGATED" in str(r.json)], timeout=10)
+    assert "SEV2" in str(puts[-1].json)  # rendered from the state when it went, not when queued
+    statuses = [r.status for r in connector.find(method="PUT", path="chat-a")]
+    assert statuses[0] == 429 and len(statuses) <= 3, statuses  # three changes, at most one waiting update
+    assert asyncio.get_running_loop().time() - started >= 0.9  # it waited as Retry-After said
+
+
+async def _outbox_failure(harness):
+    """The outbox row that failed for good (waits for the background delivery)."""
+    async def failed():
+        return [m for m in await harness.outbox() if m.status == "failed"]
+
+    for _ in range(200):
+        found = await failed()
+        if found:
+            return found[0]
+        await asyncio.sleep(0.02)
+    raise AssertionError("no outbox delivery failed")
 
 
 async def test_take_a_role_from_the_card(harness):

@@ -3,21 +3,8 @@ commands in the thread apply to it; if the channel refuses, the incident stays i
 from tests.http.harness import CHANNEL, GROUP
 from tests.support import assert_valid_card
 
-AISHA = ("aad-aisha", "Aisha Patel")
-
-
-async def _set_up_incidents_channel(harness, connector):
-    connector.script(r"/members/aad-aisha", status=200, times=None, body={
-        "id": "aad-aisha", "aadObjectId": "aad-aisha", "name": "Aisha Patel", "userPrincipalName": "aisha.patel@contoso.com"})
-    body = harness.activity(CHANNEL, text="setup incidents", user=AISHA)
-    body["channelData"]["team"].update({"name": "My Team", "aadGroupId": "group-1"})
-    body["channelData"]["channel"]["name"] = "Incidents"
-    await harness.post(body)
-    connector.clear()
-
-
 async def test_declare_opens_a_thread_in_the_incidents_channel_with_the_card(harness, connector):
-    await _set_up_incidents_channel(harness, connector)
+    await harness.bind_incidents_channel()
     await harness.say("declare Payments API down sev1", GROUP)
     # the card is the first message of a new post in the incidents channel (Teams' create
     # conversation with channelData.channel), not a reply to something
@@ -45,7 +32,7 @@ async def test_declare_opens_a_thread_in_the_incidents_channel_with_the_card(har
 
 
 async def test_if_the_channel_refuses_the_incident_stays_in_the_chat_and_says_why(harness, connector):
-    await _set_up_incidents_channel(harness, connector)
+    await harness.bind_incidents_channel()
     connector.fail_next(r"^/v3/conversations$", 403, method="POST")
     await harness.say("declare Sync lag sev3", GROUP)
     inc = await harness.incident(1)
