@@ -93,6 +93,11 @@ def _insert_ignoring_duplicates(session: AsyncSession, table):
     return sqlite_insert(table).on_conflict_do_nothing()
 
 
+async def key_claimed(session: AsyncSession, key: str) -> bool:
+    """Whether `key` was claimed before (a read: no write lock)."""
+    return (await session.execute(select(ProcessedKey.key).where(ProcessedKey.key == key))).first() is not None
+
+
 async def claim_key(session: AsyncSession, key: str, *, now: datetime, window: timedelta | None = None) -> bool:
     """Record `key` as processed; False when it already was (within `window`, if given).
 

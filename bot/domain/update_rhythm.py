@@ -32,9 +32,19 @@ def _overdue(incident: Incident, plan: Plan, now: datetime) -> datetime | None:
     return due if due <= now else None
 
 
+def _reminder_key(incident: Incident, due: datetime) -> str:
+    return f"update-due:{incident.id}:{due.isoformat()}"
+
+
 async def any_overdue(session: AsyncSession, *, plan: Plan, now: datetime) -> bool:
-    """A read-only look, so an idle tick never takes the write lock."""
-    return any(_overdue(i, plan, now) for i in await queries.open_incidents(session, limit=500))
+    """Whether some overdue update has not been reminded yet: a read-only look, so a tick takes
+    the write lock only when there is a reminder to send (not every second while an incident
+    stays overdue)."""
+    for incident in await queries.open_incidents(session, limit=500):
+        due = _overdue(incident, plan, now)
+        if due is not None and not await queries.key_claimed(session, _reminder_key(incident, due)):
+            return True
+    return False
 
 
 async def remind_due(session: AsyncSession, *, plan: Plan, now: datetime) -> list[int]:
@@ -45,7 +55,7 @@ async def remind_due(session: AsyncSession, *, plan: Plan, now: datetime) -> lis
         if due is None:
             continue
         every = plan.severity(incident.severity).update_every
-        key = f"update-due:{incident.id}:{due.isoformat()}"
+        key = _reminder_key(incident, due)
         if not await queries.claim_key(session, key, now=now):
             continue
         roles = await queries.roles_of(session, incident.id)

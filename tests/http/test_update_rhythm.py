@@ -4,6 +4,7 @@ import asyncio
 from sqlalchemy import select
 
 from app import ENGINE_TICK_KEY
+from bot.domain import update_rhythm
 from storage.outbox import OutboxMessage
 from tests.http.harness import GROUP
 
@@ -25,6 +26,9 @@ async def test_an_overdue_update_is_reminded_once_and_recorded(harness, clock, c
     await tick()
     await tick()  # a second tick (or a second process) reminds nothing more
     [reminder] = await _reminders(harness)
+    # and while the update stays missing, later ticks only read: nothing left to remind
+    plan = harness.service.plan
+    assert not await harness.service.read(lambda s: update_rhythm.any_overdue(s, plan=plan, now=clock.now()))
     assert "Emma Dubois: a status update for INC-1 was due at 2026-11-29 14:35 UTC" in reminder.payload["text"]
     missed = [e for e in await harness.timeline(1) if e.kind == "update_due"]
     assert len(missed) == 1 and "14:35 UTC" in missed[0].text
