@@ -112,9 +112,12 @@ def check_references(data: Any) -> list[PlanProblem]:
                     "add at least one, e.g. `- {id: sev1, name: Critical, criteria: ...}`",
                 )
             )
+    problems += _check_unique(data, "schedules", "schedule")
+    problems += _check_unique(data, "escalation_policies", "escalation policy")
     problems += _check_people_refs(data)
     problems += _check_group_refs(data)
     problems += _check_dependencies(data)
+    problems += _check_oncall_refs(data)
     return problems
 
 
@@ -255,3 +258,52 @@ def _cycles(edges: dict[str, list[str]], *, order: list[str]) -> list[list[str]]
         if node not in state:
             visit(node)
     return found
+
+
+def _check_oncall_refs(data: Any) -> list[PlanProblem]:
+    """Schedules name people and a group; policies target people, schedules and groups; services
+    name a policy. Each must exist."""
+    people = _ids(data, "people", key="email", email=True)
+    groups = _ids(data, "groups")
+    schedules = _ids(data, "schedules")
+    policies = _ids(data, "escalation_policies")
+    problems: list[PlanProblem] = []
+    for s, schedule in _items(data, "schedules"):
+        owner = _email(schedule.get("owner"))
+        if owner is not None and owner not in people:
+            problems.append(_unknown_person(f"schedules[{s}].owner", owner, people))
+        group = schedule.get("group")
+        if isinstance(group, str) and group not in groups:
+            problems.append(_unknown_group(f"schedules[{s}].group", group, groups))
+        for layer_index, layer in _items(schedule, "layers"):
+            for p, person in _strings(layer, "participants"):
+                if _email(person) not in people:
+                    problems.append(_unknown_person(f"schedules[{s}].layers[{layer_index}].participants[{p}]", person, people))
+    known = {"person": people, "schedule": schedules, "group": groups}
+    for e, policy in _items(data, "escalation_policies"):
+        for level_index, level in _items(policy, "levels"):
+            for t, target in _strings(level, "targets"):
+                problems += _check_target(f"escalation_policies[{e}].levels[{level_index}].targets[{t}]", target, known)
+        for t, target in _strings(policy, "finally_notify"):
+            problems += _check_target(f"escalation_policies[{e}].finally_notify[{t}]", target, known)
+    for s, service in _items(data, "services"):
+        policy = service.get("escalation_policy")
+        if isinstance(policy, str) and policy not in policies:
+            problems.append(PlanProblem(
+                f"services[{s}].escalation_policy",
+                f"unknown escalation policy `{policy}`{did_you_mean(policy, policies)}",
+                f"use the id of a policy under `escalation_policies` ({known_list(policies, kind='escalation policies')})",
+            ))
+    return problems
+
+
+def _check_target(path: str, target: str, known: dict[str, list[str]]) -> list[PlanProblem]:
+    kind, _, value = target.partition(":")
+    if kind == "person" and _email(value) not in known["person"]:
+        return [_unknown_person(path, value, known["person"])]
+    if kind == "group" and value not in known["group"]:
+        return [_unknown_group(path, value, known["group"])]
+    if kind == "schedule" and value not in known["schedule"]:
+        return [PlanProblem(path, f"unknown schedule `{value}`{did_you_mean(value, known['schedule'])}",
+                            f"use the id of a schedule under `schedules` ({known_list(known['schedule'], kind='schedules')})")]
+    return []

@@ -5,82 +5,31 @@ change it behind a running incident's back. `extra="forbid"` turns a misspelt ke
 error instead of a silently ignored setting. Attribute docstrings become the descriptions in
 `docs/plan.schema.json`, so they are written for the operator who edits the YAML.
 
-Sections still to come (keep these names when adding them, see DESIGN.md section 4):
-tiers, schedules, escalation_policies, integrations, runbooks, triage, communications, tools,
-breakglass, drills, regulatory. `Service.tier`, `.escalation_policy` and `.runbook` are kept
-as plain ids until their sections exist; then add their checks to `bot/plan_checks.py`.
+On-call (schedules, escalation_policies, paging) lives in `bot/plan_oncall.py`; shared field
+types in `bot/plan_fields.py`. Sections still to come (keep these names when adding them, see
+DESIGN.md section 4): tiers, integrations, runbooks, triage, communications, tools, breakglass,
+drills, regulatory. `Service.tier` and `.runbook` are kept as plain ids until their sections
+exist; then add their checks to `bot/plan_checks.py`.
 """
 from __future__ import annotations
 
 import datetime as dt
 from functools import cached_property
 from typing import Annotated, Literal, Union
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    StringConstraints,
-    Tag,
-    WithJsonSchema,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from bot.durations import Delay, Duration
 from bot.errors import NotFound
-from bot.plan_checks import PlanError, check_references, did_you_mean
+from bot.plan_checks import PlanError, check_references
+from bot.plan_fields import EMAIL_PATTERN, SLUG_PATTERN, Email, FieldProblem, Slug, Text, TimeZoneName  # noqa: F401 - re-exported
+from bot.plan_oncall import EscalationPolicy, Paging, Schedule
 
-SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 ROLE_KEYS = ("incident_manager", "postmortem_leader", "comms_lead", "scribe")
 LATER_SECTIONS = (
-    "tiers", "schedules", "escalation_policies", "integrations", "runbooks", "triage",
+    "tiers", "integrations", "runbooks", "triage",
     "communications", "tools", "breakglass", "drills", "regulatory",
 )
-
-
-class FieldProblem(ValueError):
-    """A field's value is wrong; carries the fix so the loader can show it beside the path."""
-
-    def __init__(self, problem: str, *, fix: str) -> None:
-        super().__init__(f"{problem}; {fix}")
-        self.problem = problem
-        self.fix = fix
-
-
-def _check_time_zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        hint = did_you_mean(name, sorted(available_timezones()))
-        raise FieldProblem(
-            f"`{name}` is not an IANA time zone{hint}",
-            fix="use a name such as Europe/London, Europe/Berlin, America/New_York or UTC "
-            "(list: https://en.wikipedia.org/wiki/List_of_tz_database_time_zones)",
-        ) from None
-    return name
-
-
-Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
-"""An id: lowercase letters, digits, `-` and `_`, starting with a letter or digit."""
-
-# Pattern first (it allows upper case), then lower-case: people type e-mails with capitals,
-# and Teams hands us UPNs in whatever case Entra ID stores them.
-Email = Annotated[str, StringConstraints(pattern=EMAIL_PATTERN), AfterValidator(str.lower)]
-"""An e-mail address or UPN, compared case-insensitively."""
-
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-"""Free text that must not be empty."""
-
-TimeZoneName = Annotated[
-    str,
-    AfterValidator(_check_time_zone),
-    WithJsonSchema({"type": "string", "description": "IANA time zone, e.g. Europe/London"}),
-]
 
 
 class _Frozen(BaseModel):
@@ -269,7 +218,7 @@ class Service(_Frozen):
     owner_group: Slug
     """The group that owns the service (for a supplier: who liaises with the supplier)."""
     escalation_policy: Slug | None = None
-    """Escalation policy id (the `escalation_policies` section arrives in a later version)."""
+    """The escalation policy that pages for this service (an id under `escalation_policies`)."""
     runbook: Slug | None = None
     """Runbook id (the `runbooks` section arrives in a later version)."""
     depends_on: tuple[Slug, ...] = ()
@@ -295,6 +244,12 @@ class Plan(_Frozen):
     services: tuple[Service, ...] = ()
     spaces: Spaces = Spaces()
     """Incident channels: the channel cap warning and an overflow team."""
+    schedules: tuple[Schedule, ...] = ()
+    """On-call schedules: layers of rotations (see plans/example.yaml)."""
+    escalation_policies: tuple[EscalationPolicy, ...] = ()
+    """Who is paged, in which order, and how long each level has to acknowledge."""
+    paging: Paging = Paging()
+    """Defaults for pages sent by hand."""
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Plan:
@@ -319,6 +274,22 @@ class Plan(_Frozen):
     @cached_property
     def _person_index(self) -> dict[str, Person]:
         return {p.email: p for p in self.people}
+
+    @cached_property
+    def _schedule_index(self) -> dict[str, Schedule]:
+        return {s.id: s for s in self.schedules}
+
+    @cached_property
+    def _policy_index(self) -> dict[str, EscalationPolicy]:
+        return {p.id: p for p in self.escalation_policies}
+
+    def schedule(self, schedule_id: str) -> Schedule:
+        """The schedule with this id (case-insensitive); NotFound lists the valid ids."""
+        return _lookup(self._schedule_index, schedule_id, kind="schedule")
+
+    def escalation_policy(self, policy_id: str) -> EscalationPolicy:
+        """The escalation policy with this id (case-insensitive); NotFound lists the valid ids."""
+        return _lookup(self._policy_index, policy_id, kind="escalation policy")
 
     def severity(self, severity_id: str) -> Severity:
         """The severity with this id (case-insensitive); NotFound lists the valid ids."""
