@@ -35,6 +35,11 @@ test-fast: setup
 bench: setup
 	$(BIN)/python bench/turns.py
 
+# N incidents in S seconds against a connector that throttles like Teams (bench/announce.py).
+.PHONY: bench-announce
+bench-announce: setup
+	$(BIN)/python bench/announce.py
+
 manifest: setup
 	$(BIN)/python app.py manifest build
 
