@@ -8,7 +8,8 @@ the commit: it becomes `unknown` and is never resent, because a duplicate page i
 visible "delivery unknown".
 
 Statuses: pending -> sending -> sent | failed | unknown, or back to pending for a retry;
-`bundled` = folded into the digest row named by `digest_id` (delivered there, not dropped).
+`bundled` = folded into the digest row named by `digest_id` (delivered there, not dropped);
+`cancelled` = no longer needed before it went (a page acknowledged while its e-mail waited).
 Plain SQLAlchemy, portable across SQLite and PostgreSQL.
 """
 from __future__ import annotations
@@ -32,7 +33,8 @@ SENT = "sent"
 FAILED = "failed"
 UNKNOWN = "unknown"
 BUNDLED = "bundled"
-STATUSES = (PENDING, SENDING, SENT, FAILED, UNKNOWN, BUNDLED)
+CANCELLED = "cancelled"
+STATUSES = (PENDING, SENDING, SENT, FAILED, UNKNOWN, BUNDLED, CANCELLED)
 
 SEND = "send"
 UPDATE = "update"
@@ -80,6 +82,19 @@ class OutboxMessage(SQLModel, table=True):
     def payload(self) -> dict:
         """The activity to send, decoded (storage never interprets it)."""
         return json.loads(self.payload_json)
+
+
+class ConversationHold(SQLModel, table=True):
+    """A conversation Teams asked us to leave alone (429/5xx Retry-After) until `until`.
+
+    Held here rather than only on the rows pending at the time, so a message enqueued during
+    the wait waits too, and nothing overtakes the message being retried.
+    """
+
+    __tablename__ = "outbox_hold"
+
+    conversation_id: str = Field(primary_key=True, max_length=400)
+    until: datetime = _utc()
 
 
 def _insert_ignoring_duplicates(session: AsyncSession, table):
@@ -140,12 +155,14 @@ async def claim_due(
     taking the same row; SQLite renders no lock clause and relies on the writer's
     `BEGIN IMMEDIATE`, which already makes the claim exclusive.
     """
+    held = select(ConversationHold.conversation_id).where(ConversationHold.until > now)
     stmt = (
         select(OutboxMessage)
-        .where(OutboxMessage.status == PENDING, OutboxMessage.next_at <= now)
+        .where(OutboxMessage.status == PENDING, OutboxMessage.next_at <= now,
+               OutboxMessage.conversation_id.not_in(held))
         .order_by(OutboxMessage.next_at, OutboxMessage.id)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=OutboxMessage)
     )
     rows = list((await session.execute(stmt)).scalars().all())
     deadline = now + sending_for
@@ -273,10 +290,14 @@ async def _finish(session: AsyncSession, message_id: int, attempt: int, **values
 
 
 async def defer_conversation(session: AsyncSession, *, conversation_id: str, until: datetime) -> int:
-    """Hold every pending row of a conversation until `until` (after a 429 or 5xx there).
-
-    Keeps order within the conversation: nothing overtakes the message being retried.
-    """
+    """Hold a conversation until `until` (after a 429 or 5xx there): its pending rows, and any
+    enqueued before then, wait. Keeps order: nothing overtakes the message being retried."""
+    hold = await session.get(ConversationHold, conversation_id)
+    if hold is None:
+        session.add(ConversationHold(conversation_id=conversation_id, until=until))
+    elif hold.until < until:
+        hold.until = until
+    await session.flush()
     result = await session.execute(
         update(OutboxMessage)
         .where(
@@ -317,14 +338,16 @@ async def sent_since(session: AsyncSession, conversation_id: str, since: datetim
     """Times of the POSTs into a conversation at or after `since`, oldest first.
 
     A delivered row counts at `sent_at`; a row in flight or of unknown outcome counts at its
-    last attempt, since Teams may have counted it too. Shared through the database, so rate
-    shaping survives restarts and holds across replicas.
+    last attempt, since Teams may have counted it too. A refused attempt (a 429 waiting to be
+    retried, or a failure) does not count: Teams did not take it. Shared through the database,
+    so rate shaping survives restarts and holds across replicas.
     """
     stmt = select(OutboxMessage.sent_at, OutboxMessage.last_attempt_at).where(
         OutboxMessage.conversation_id == conversation_id,
         or_(
             OutboxMessage.sent_at >= since,
-            and_(OutboxMessage.sent_at.is_(None), OutboxMessage.last_attempt_at >= since),
+            and_(OutboxMessage.sent_at.is_(None), OutboxMessage.status.in_(_IN_FLIGHT),
+                 OutboxMessage.last_attempt_at >= since),
         ),
     )
     times = [sent_at or attempted for sent_at, attempted in (await session.execute(stmt)).all()]

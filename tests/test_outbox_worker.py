@@ -119,6 +119,32 @@ async def test_a_429_waits_for_retry_after_then_retries(db, clock):
     assert (await row(db, "page-1")).status == "sent"
 
 
+async def test_a_message_enqueued_during_retry_after_waits_too(db, clock):
+    sender = ScriptedSender(clock, {"page-1": [DeliveryOutcome.retryable(status_code=429, retry_after=3)]})
+    await enqueue(db, clock, "page-1")
+    w = worker(db, sender, clock)
+    await w.run_once()
+    clock.advance(seconds=1)
+    await enqueue(db, clock, "page-2")  # Teams said "not for 3 s": this one must wait as well
+    await enqueue(db, clock, "other", conversation="conv-2")  # another conversation is not held
+    await w.run_once()
+    assert sender.keys() == ["page-1", "other"]
+    clock.advance(seconds=2)
+    await w.run_once()
+    assert sender.keys() == ["page-1", "other", "page-1", "page-2"]  # in order, after the wait
+
+
+async def test_refused_attempts_do_not_use_up_the_rate_budget(db, clock):
+    script = {f"m{i}": [DeliveryOutcome.retryable(status_code=429, retry_after=1)] for i in range(7)}
+    sender = ScriptedSender(clock, script)
+    for i in range(7):
+        await enqueue(db, clock, f"m{i}")
+    w = worker(db, sender, clock)
+    await w.run_once()  # m0 refused; the conversation is held 1 s
+    async with db.read() as session:
+        assert await store.sent_since(session, "conv-1", clock.now() - timedelta(seconds=30)) == []
+
+
 async def test_5xx_backs_off_then_fails_after_max_attempts(db, clock):
     sender = ScriptedSender(clock, {"page-1": [DeliveryOutcome.retryable(status_code=503)] * (MAX_ATTEMPTS + 5)})
     await enqueue(db, clock, "page-1")

@@ -69,6 +69,18 @@ async def mentions(session: AsyncSession, *, plan: Plan, severity: str) -> list[
     return [(known[e], names.get(e, e)) for e in sorted(known)]
 
 
+async def digest_mentions(session: AsyncSession, *, plan: Plan, incident_ids: list[int]) -> list[tuple[str, str]]:
+    """Everyone any of these incidents would have @mentioned on its own: a burst folded into a
+    digest must not quietly drop the sev1 mentions."""
+    found: dict[str, str] = {}
+    for incident_id in dict.fromkeys(incident_ids):
+        incident = await queries.get_incident(session, incident_id)
+        if incident is not None:
+            for aad, name in await mentions(session, plan=plan, severity=incident.severity):
+                found.setdefault(aad, name)
+    return list(found.items())
+
+
 async def brief_assignee(
     session: AsyncSession, *, incident_id: int, role: str, role_title: str, assignee_aad: str, now: datetime
 ) -> None:

@@ -1,7 +1,7 @@
 """Outbox delivery rules: rate shaping, batching into digests, backoff. Pure; no I/O.
 
-Teams throttles proactive sends per conversation (about 7 per second and 60 per 30 s) and
-answers 429 with Retry-After beyond that. The worker therefore sends at most what the shaper
+Teams throttles proactive sends per conversation (7 per second, 8 per 2 s, 60 per 30 s, 1800
+per hour) and answers 429 with Retry-After beyond that. The worker therefore sends at most what the shaper
 allows, lets the rest wait for the next free slot, and when a conversation has more due than
 it may take, folds messages that share a `bundle` into one digest: nothing is dropped, the
 channel gets one readable summary instead of a flood.
@@ -44,11 +44,16 @@ class RateShaper:
     """
 
     per_second: int = 7
+    per_2s: int = 8
     per_30s: int = 60
+    per_hour: int = 1800
 
     @property
     def windows(self) -> tuple[tuple[timedelta, int], ...]:
-        return ((timedelta(seconds=1), self.per_second), (timedelta(seconds=30), self.per_30s))
+        """Teams' documented per-bot, per-conversation limits (Microsoft, "Optimize your bot:
+        rate limiting and best practices"): 7/1 s, 8/2 s, 60/30 s, 1800/3600 s."""
+        return ((timedelta(seconds=1), self.per_second), (timedelta(seconds=2), self.per_2s),
+                (timedelta(seconds=30), self.per_30s), (timedelta(hours=1), self.per_hour))
 
     @property
     def horizon(self) -> timedelta:

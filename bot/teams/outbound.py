@@ -73,6 +73,12 @@ class TeamsSender:
             return await self._announce(reference, message.conversation_id, int(payload["incident_id"]))
         if payload.get("render") == conversations.CARD_RENDER:
             return await self._update_card(reference, int(payload["incident_id"]), message.target_activity_id or "")
+        digest = payload.get("digest") or {}
+        if digest.get("bundle") == announcements.BUNDLE:
+            ids = [int(i["incident_id"]) for i in digest.get("items", []) if i.get("incident_id") is not None]
+            plan = self._service.plan
+            people = await self._service.read(lambda s: announcements.digest_mentions(s, plan=plan, incident_ids=ids))
+            payload = {**payload, "mentions": [list(p) for p in people]}
         return await self._post(reference, message.conversation_id, _plain_activity(payload))
 
     async def _announce(self, reference: ConversationReference, channel_id: str, incident_id: int) -> DeliveryOutcome:

@@ -9,6 +9,7 @@ conversation where it was declared. The caller says why, once, and the fallback 
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -24,10 +25,11 @@ from bot.domain.service import IncidentService
 from bot.teams.incident_channels import IncidentChannels, Team
 from bot.teams.publisher import CardPublisher, card_activity, proactive
 from bot.teams.security import is_allowed_service_url
-from bot.teams.transport import http_status_of
+from bot.teams.transport import http_status_of, retry_after_of
 from storage.models import ChannelBinding
 
 log = logging.getLogger(__name__)
+POST_RETRY_BUDGET_S = 4.0  # of a declare's ~15 s turn, what a throttled post in the space may wait
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ class SpacePlacer:
             result = await client.conversations.create_conversation(params)
             posted.update(conversation_id=result.id or "", activity_id=result.activity_id or "")
 
-        await proactive(self._adapter, reference, self._app_id, post)
+        await self._throttle_aware(lambda: proactive(self._adapter, reference, self._app_id, post))
         root = posted.get("activity_id")
         if not root:
             raise RuntimeError("Teams accepted the post but returned no message id")
@@ -157,8 +159,25 @@ class SpacePlacer:
         return thread, root, reference
 
 
+    async def _throttle_aware(self, attempt) -> None:
+        """Run `attempt`, again after a 429 (Teams did not take it, so a retry cannot make a
+        second post) when its Retry-After fits in the declare's budget; else raise."""
+        waited = 0.0
+        while True:
+            try:
+                return await attempt()
+            except Exception as exc:
+                wait = retry_after_of(exc)
+                if http_status_of(exc) != 429 or wait is None or waited + wait > POST_RETRY_BUDGET_S:
+                    raise
+                waited += wait
+                await asyncio.sleep(wait)
+
+
 def _why(exc: Exception) -> str:
     status = http_status_of(exc)
+    if status == 429:
+        return "Teams is throttling posts there (429) for longer than a declare can wait"
     if status == 403:
         return "Teams answered 403: is the app still installed in that team?"
     if status:

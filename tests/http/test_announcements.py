@@ -82,3 +82,20 @@ async def test_a_refused_announcement_fails_for_good_without_touching_the_incide
 
 async def _outbox(session):
     return (await session.execute(select(OutboxMessage))).scalars().all()
+
+
+async def test_a_burst_is_bundled_into_a_digest_that_keeps_the_mentions(harness, connector):
+    await _set_up(harness, connector)
+    # Teams holds the channel for 2 s: nine announcements pile up behind the refused one
+    connector.fail_next(r"^/v3/conversations$", 429, headers={"Retry-After": "2"}, method="POST")
+    for n in range(10):
+        await harness.say(f"declare Outage {n} sev1", GROUP, conversation_id=f"chat-{n}")
+    await _until(lambda: bool(_posts(connector)))  # the refused first one
+    harness.clock.advance(seconds=2)  # the outbox runs on the app's (fake) clock
+    await _until(lambda: any("bundled" in (p.json["activity"].get("text") or "") for p in _posts(connector)), timeout=10)
+    [digest] = [p.json["activity"] for p in _posts(connector) if "bundled" in (p.json["activity"].get("text") or "")]
+    named = {n for n in range(1, 11) if f"INC-{n} " in digest["text"]}
+    cards = {n for n in range(1, 11) for p in _posts(connector) if f"INC-{n}:" in str(p.json["activity"].get("attachments"))}
+    assert named | cards == set(range(1, 11)) and named  # every incident announced, some in the digest
+    assert "<at>Aisha Patel</at>" in digest["text"]  # sev1 mentions tier1, even in a digest
+    assert [e["mentioned"]["id"] for e in digest["entities"]] == ["aad-aisha"]

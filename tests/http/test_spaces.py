@@ -49,3 +49,20 @@ async def test_without_an_incidents_channel_the_incident_lives_in_the_chat(harne
     await harness.say("declare Local only sev2", GROUP)
     inc = await harness.incident(1)
     assert inc.space_kind == "chat" and "space" not in [e.kind for e in await harness.timeline(1)]
+
+
+async def test_a_throttled_thread_post_is_retried_after_retry_after(harness, connector):
+    await harness.bind_incidents_channel()
+    connector.fail_next(r"^/v3/conversations$", 429, headers={"Retry-After": "1"}, method="POST")
+    await harness.say("declare Sync lag sev3", GROUP)
+    assert [r.status for r in connector.find(method="POST", path=r"^/v3/conversations$")] == [429, 201]
+    assert (await harness.incident(1)).space_kind == "thread"
+
+
+async def test_a_long_throttle_keeps_the_incident_in_the_chat_and_says_why(harness, connector):
+    await harness.bind_incidents_channel()
+    connector.fail_next(r"^/v3/conversations$", 429, headers={"Retry-After": "60"}, method="POST")
+    await harness.say("declare Sync lag sev3", GROUP)
+    assert len(connector.find(method="POST", path=r"^/v3/conversations$")) == 1  # no waiting a minute
+    assert (await harness.incident(1)).space_kind == "chat"
+    assert "throttling posts there (429)" in harness.texts()[-1]

@@ -1,11 +1,13 @@
 """The same flows on a real PostgreSQL: migrations, incidents, idempotency, dialog state."""
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
 
 from app import create_app
 from bot.config import Settings
+from storage import outbox
 from storage.db import create_engine
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -63,3 +65,24 @@ async def test_dialog_state_on_postgres(pg_harness):
     await h.say("on-prem-data-gateway")
     inc = await h.incident(1)
     assert (inc.title, inc.severity, inc.service_id) == ("Gateway offline", "sev2", "on-prem-data-gateway")
+
+
+async def test_outbox_claims_skip_held_conversations_on_postgres(pg_harness):
+    """The claim query (FOR UPDATE OF ... SKIP LOCKED with the hold subquery) on PostgreSQL."""
+    h = pg_harness
+    later = h.clock.now() + timedelta(hours=1)  # beyond the running worker's clock: it leaves them alone
+
+    async def enqueue(session, _now):
+        for key, conversation in (("a", "c1"), ("b", "c2"), ("c", "c1")):
+            await outbox.enqueue(session, key=key, conversation_id=conversation, payload={"text": key},
+                                 now=later, not_before=later)
+        await outbox.defer_conversation(session, conversation_id="c1", until=later + timedelta(seconds=5))
+
+    async def claim(at):
+        async def op(session, _now):
+            return [m.key for m in await outbox.claim_due(session, now=at, limit=10, sending_for=timedelta(seconds=60))]
+        return await h.service.execute(op)
+
+    await h.service.execute(enqueue)
+    assert await claim(later) == ["b"]
+    assert await claim(later + timedelta(seconds=6)) == ["a", "c"]

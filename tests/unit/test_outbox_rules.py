@@ -42,9 +42,12 @@ ALLOWANCE = [
     ("nothing sent", [], 7),
     ("3 in the last second", [at(-0.2)] * 3, 4),
     ("a burst of 7 half a second ago", [at(-0.5)] * 7, 0),
-    ("a burst of 7 exactly 1 s ago has left the window", [at(-1)] * 7, 7),
+    ("a burst of 7 exactly 1 s ago has left the 1 s window, not the 2 s one", [at(-1)] * 7, 1),
+    ("a burst of 7 exactly 2 s ago has left both", [at(-2)] * 7, 7),
+    ("8 in the last 2 s, none in the last second", [at(-1.5)] * 8, 0),
     ("a burst of 7 just under 1 s ago", [at(-0.999)] * 7, 0),
     ("59 in 30 s, none in the last second", [at(-20)] * 59, 1),
+    ("1800 in the last hour, none in the last 30 s", [at(-1000)] * 1800, 0),
     ("60 in 30 s", [at(-20)] * 60, 0),
     ("60 sent exactly 30 s ago have left", [at(-30)] * 60, 7),
     ("55 in 30 s and 6 in the last second: the 30 s window is tighter", [at(-10)] * 49 + [at(-0.5)] * 6, 1),
@@ -60,6 +63,7 @@ def test_allowance(case, recent, expected):
 NEXT_SLOT = [
     ("free now", [at(-0.5)] * 3, NOW),
     ("1 s window full: when the oldest of it leaves", [at(-0.7)] * 2 + [at(-0.1)] * 5, at(0.3)),
+    ("2 s window full: when its oldest leaves", [at(-1.8)] * 4 + [at(-0.5)] * 4, at(0.2)),
     ("30 s window full: when its oldest leaves", [at(-29)] + [at(-10)] * 59, at(1)),
     ("both full: the later of the two", [at(-29.5)] + [at(-20)] * 52 + [at(-0.1)] * 7, at(0.9)),
     ("over the limit: enough must leave to make room", [at(-25)] * 10 + [at(-5)] * 55, at(5)),
@@ -85,6 +89,7 @@ def test_sending_greedily_by_the_shaper_never_breaks_a_sliding_window():
         sent += [now] * take
         now = S.next_slot(sent, now + timedelta(milliseconds=1) if take == 0 else now)
     assert _max_in_window(sent, timedelta(seconds=1)) == 7
+    assert _max_in_window(sent, timedelta(seconds=2)) == 8
     assert _max_in_window(sent, timedelta(seconds=30)) == 60
     # and it uses the limits fully: 60 in the first 30 s, 120 by 60 s, 180 by 90 s
     assert sum(1 for t in sent if t < at(30)) == 60
