@@ -18,13 +18,14 @@ from aiohttp import web
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings, load_settings
+from bot.domain import paging
 from bot.domain.model import Source
 from bot.domain.service import IncidentService
 from bot.errors import ConfigError
 from bot.logs import configure_logging
 from bot.plan import Plan, check_plan_file, format_problems, load_plan
 from bot.teams.adapter import build_adapter
-from bot.teams.card_actions import actions as card_actions
+from bot.teams.all_actions import actions as card_actions
 from bot.teams.context import TeamsServices
 from bot.teams.dialog_state import conversation_dialogs
 from bot.teams.handler import FirebreakBot, on_turn_error
@@ -38,6 +39,7 @@ from bot.teams.router import TurnRouter
 from bot.teams.sdk_patches import configure_reply_executor
 from bot.teams.spaces import SpacePlacer
 from bot.teams.outbound import TeamsSender
+from bot.outbox_routing import RoutingSender
 from bot.outbox_worker import OutboxWorker
 from bot.engine import Engine
 from bot.teams.state_storage import DatabaseStorage
@@ -83,11 +85,15 @@ def create_app(
     adapter = build_adapter(settings, openid_metadata_url=openid_metadata_url, transport=transport)
     publisher = CardPublisher(service=service)
     identity = IdentityResolver(service)
-    worker = OutboxWorker(
-        db=db, clock=clock, sender=TeamsSender(adapter=adapter, app_id=settings.app_id, service=service, dev=settings.dev)
-    )
+    teams_sender = TeamsSender(adapter=adapter, app_id=settings.app_id, service=service, dev=settings.dev)
+
+    async def page_outcome(session, message, status, error, now) -> None:
+        await paging.delivery_outcome(session, message=message, status=status, error=error, plan=service.plan, now=now)
+
+    worker = OutboxWorker(db=db, clock=clock, sender=RoutingSender(teams=teams_sender), on_outcome=page_outcome)
     service.after_commit(worker.kick)
     ticker = Engine(service=service, clock=clock)
+    service.after_commit(ticker.kick, flag=paging.ESCALATION_DUE)
     channels = incident_channels_for(settings, session_provider=transport.session, token_provider=graph_token_provider)
     placer = SpacePlacer(adapter=adapter, app_id=settings.app_id, service=service, publisher=publisher,
                          channels=channels, dev=settings.dev)

@@ -3,7 +3,7 @@
 APScheduler is only the clock (DESIGN.md section 6): a single in-memory interval job, no job
 store, `coalesce` and `max_instances=1` so a slow tick is never run twice at once. All state
 lives in our tables and every step is idempotent, so a missed or repeated tick changes
-nothing. Today the tick sends status-update reminders; escalations and handoffs join it.
+nothing. The tick advances due escalations (paging) and sends status-update reminders.
 """
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from datetime import datetime, timezone
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import Clock
-from bot.domain import update_rhythm
+from bot.domain import paging, update_rhythm
 from bot.domain.service import IncidentService
+from storage import paging as paging_store
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
@@ -40,11 +41,20 @@ class Engine:
         """One pass over time-driven work; each step in its own transaction."""
         plan = self._service.plan
         now = self._clock.now()
+        due_at = await self._service.read(paging_store.next_due_at)
+        if due_at is not None and due_at <= now:
+            stepped = await self._service.execute(lambda s, now: paging.run_due(s, plan=plan, now=now))
+            if len(stepped) >= paging.STEPS_PER_TICK:
+                self.kick()  # more is due: run again at once instead of waiting a second
         if await self._service.read(lambda s: update_rhythm.any_overdue(s, plan=plan, now=now)):
             reminded = await self._service.execute(lambda s, now: update_rhythm.remind_due(s, plan=plan, now=now))
             if reminded:
                 log.info("status update reminders sent for %s", ", ".join(f"INC-{i}" for i in reminded))
         self._alive_at = time.monotonic()
+
+    def kick(self) -> None:
+        """Run a tick now (a commit just made an escalation due)."""
+        self._wake.set()
 
     def ticking(self) -> bool:
         """True when the tick ran in the last 10 s (or the engine started less than 10 s ago)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -31,6 +31,10 @@ from storage.db import Database
 from storage.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
+
+OutcomeObserver = Callable[..., Awaitable[None]]
+"""`(session, message, status, error, now)`: called in the transaction that stores a final
+outcome (sent, failed, unknown) of a row."""
 
 
 @dataclass
@@ -62,8 +66,10 @@ class OutboxWorker:
         concurrency: int = 16,
         poll_interval_s: float = 1.0,
         rng: Callable[[], float] = random.random,
+        on_outcome: OutcomeObserver | None = None,
     ) -> None:
         self._db = db
+        self._on_outcome = on_outcome
         self._sender = sender
         self._clock = clock
         self._shaper = shaper or RateShaper()
@@ -110,6 +116,10 @@ class OutboxWorker:
             return report
         async with self._db.write() as session:
             expired = await store.expire_stuck_sending(session, now=now)
+            for message_id in expired:
+                message = await store.get_message(session, message_id)
+                if message is not None:
+                    await self._observe(session, message, store.UNKNOWN, message.last_error, now)
         if expired:
             log.warning("outbox delivery unknown (stuck in sending)", extra={"outbox_ids": expired})
         report.unknown += len(expired)
@@ -202,6 +212,12 @@ class OutboxWorker:
             log.exception("outbox sender raised", extra={"outbox_id": message.id, "incident": message.incident_id})
         return None
 
+    async def _observe(self, session, message: OutboxMessage, status: str, error: str | None, now) -> None:
+        """Let the domain react to a final outcome in the same transaction (a failed page pulls
+        the next contact method forward)."""
+        if self._on_outcome is not None:
+            await self._on_outcome(session, message, status, error, now)
+
     async def _record(
         self, message: OutboxMessage, outcome: DeliveryOutcome | None, rest: list[OutboxMessage], report: RunReport
     ) -> bool:
@@ -211,14 +227,19 @@ class OutboxWorker:
         ids = {"outbox_id": message.id, "incident": message.incident_id}
         async with self._db.write() as session:
             if outcome is None:
-                await store.mark_unknown(session, message_id=message.id, attempt=attempt,
-                                         error="delivery unknown: the send timed out or the sender failed")
+                error = "delivery unknown: the send timed out or the sender failed"
+                if await store.mark_unknown(session, message_id=message.id, attempt=attempt, error=error):
+                    await self._observe(session, message, store.UNKNOWN, error, now)
                 report.unknown += 1
                 return False
             if outcome.kind == "ok":
-                await store.mark_sent(session, message_id=message.id, attempt=attempt, now=now,
-                                      remote_activity_id=outcome.remote_activity_id)
+                if await store.mark_sent(session, message_id=message.id, attempt=attempt, now=now,
+                                         remote_activity_id=outcome.remote_activity_id):
+                    await self._observe(session, message, store.SENT, None, now)
                 report.sent += 1
+                return False
+            if outcome.kind == "cancelled":
+                await store.mark_cancelled(session, message_id=message.id, attempt=attempt, why=outcome.error)
                 return False
             if outcome.kind == "retryable" and not gives_up(attempt):
                 next_at = now + backoff(attempt, outcome.retry_after, rng=self._rng)
@@ -235,7 +256,8 @@ class OutboxWorker:
             error = outcome.error
             if outcome.kind != "permanent":
                 error = f"gave up after {attempt} attempts: {outcome.error}"
-            await store.mark_failed(session, message_id=message.id, attempt=attempt, error=error)
+            if await store.mark_failed(session, message_id=message.id, attempt=attempt, error=error):
+                await self._observe(session, message, store.FAILED, error, now)
             report.failed += 1
             log.warning("outbox send failed", extra={**ids, "error": error})
             return False

@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.plan import write_json_schema  # noqa: E402
-from bot.teams.card_actions import actions  # noqa: E402
+from bot.teams.all_actions import actions  # noqa: E402
 from bot.teams.command_docs import COMMANDS_DOC, commands_markdown  # noqa: E402
 from bot.teams.all_commands import registry  # noqa: E402
 

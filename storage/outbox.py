@@ -270,6 +270,11 @@ async def mark_failed(session: AsyncSession, *, message_id: int, attempt: int, e
     return await _finish(session, message_id, attempt, status=FAILED, last_error=error[:2000])
 
 
+async def mark_cancelled(session: AsyncSession, *, message_id: int, attempt: int, why: str) -> bool:
+    """Not sent because it is no longer wanted."""
+    return await _finish(session, message_id, attempt, status=CANCELLED, last_error=why[:2000])
+
+
 async def mark_unknown(session: AsyncSession, *, message_id: int, attempt: int, error: str) -> bool:
     """The POST may or may not have reached Teams (timeout, crash in the sender): do not resend."""
     return await _finish(session, message_id, attempt, status=UNKNOWN, last_error=error[:2000])
@@ -352,6 +357,28 @@ async def sent_since(session: AsyncSession, conversation_id: str, since: datetim
     )
     times = [sent_at or attempted for sent_at, attempted in (await session.execute(stmt)).all()]
     return sorted(times)
+
+
+async def cancel_pending(session: AsyncSession, *, key_prefixes: Sequence[str]) -> int:
+    """Mark not-yet-sent rows whose key starts with one of `key_prefixes` as cancelled (a page
+    acknowledged before its e-mail went); returns how many. Rows in flight are left alone."""
+    if not key_prefixes:
+        return 0
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == PENDING, or_(*(OutboxMessage.key.startswith(p, autoescape=True)
+                                                      for p in key_prefixes)))
+        .values(status=CANCELLED, last_error="not needed any more")
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+async def pending_with_prefix(session: AsyncSession, *, key_prefix: str) -> list[OutboxMessage]:
+    """Pending rows whose key starts with `key_prefix`, oldest first."""
+    stmt = select(OutboxMessage).where(OutboxMessage.status == PENDING,
+                                       OutboxMessage.key.startswith(key_prefix, autoescape=True)).order_by(OutboxMessage.id)
+    return list((await session.execute(stmt)).scalars().all())
 
 
 async def update_pending(session: AsyncSession, *, conversation_id: str, target_activity_id: str) -> bool:

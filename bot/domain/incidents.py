@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import announcements, authz, impartiality, lifecycle
+from bot.domain import announcements, authz, impartiality, lifecycle, paging
 from bot.domain.formatting import incident_ref
 from bot.domain.model import ROLE_LABELS, Actor, IncidentView, Role, Source
 from bot.domain.timeline import Kind, record
@@ -87,6 +87,8 @@ async def declare(
             session, incident, Role.INCIDENT_MANAGER, actor, None, source=source, by=actor, now=now, announce=False
         )
     await announcements.changed(session, incident_id=incident.id, what="declared", now=now)
+    await paging.page_service_on_declare(session, plan=plan, incident_id=incident.id, severity=sev,
+                                         service_id=service_id, actor=actor, source=source, now=now)
     return IncidentView(incident=incident, roles=roles)
 
 
@@ -122,6 +124,8 @@ async def transition(
     await record(session, incident_id=view.id, kind=Kind.STATUS, source=source, actor=actor, now=now,
            old=old, new=new.value, text=(text or None))
     await announcements.changed(session, incident_id=view.id, what="reopened" if action == "reopen" else new.value, now=now)
+    if new is lifecycle.Status.RESOLVED:
+        await paging.stop_for_incident(session, incident_id=view.id, reason=f"{incident_ref(view.id)} resolved", now=now)
     return view
 
 

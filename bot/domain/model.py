@@ -14,6 +14,7 @@ class Source(StrEnum):
     CARD = "card"
     DIALOG = "dialog"
     MESSAGE_ACTION = "message_action"
+    ACK_LINK = "ack_link"
     SYSTEM = "system"
 
 

@@ -245,7 +245,7 @@ def make_digest(members: Sequence[OutboxMessage]) -> Digest:
 class DeliveryOutcome:
     """What the sender learnt: delivered, worth retrying, or refused for good."""
 
-    kind: str  # "ok" | "retryable" | "permanent"
+    kind: str  # "ok" | "retryable" | "permanent" | "cancelled"
     remote_activity_id: str | None = None
     status_code: int | None = None
     retry_after: float | None = None
@@ -266,6 +266,11 @@ class DeliveryOutcome:
     @classmethod
     def permanent(cls, error: str, *, status_code: int | None = None) -> DeliveryOutcome:
         return cls("permanent", status_code=status_code, error=error)
+
+    @classmethod
+    def cancelled(cls, why: str) -> DeliveryOutcome:
+        """Not sent because it is no longer wanted (a page acknowledged meanwhile): not a failure."""
+        return cls("cancelled", error=why)
 
 
 class OutboundSender(Protocol):

@@ -59,13 +59,15 @@ class IncidentService:
         clock: Clock,
     ):
         self._db = db
-        self._after_commit: list[Callable[[], None]] = []
+        self._after_commit: list[tuple[str, Callable[[], None]]] = []
         self._plan = plan
         self.clock = clock
 
-    def after_commit(self, notify: Callable[[], None]) -> None:
-        """Call `notify` after a commit that queued outbound messages (the outbox worker's kick)."""
-        self._after_commit.append(notify)
+    def after_commit(self, notify: Callable[[], None], *, flag: str = ENQUEUED) -> None:
+        """Call `notify` after a commit whose session set `flag` in `session.info`: by default,
+        one that queued outbound messages (the outbox worker's kick); the tick's kick is
+        `paging.ESCALATION_DUE`."""
+        self._after_commit.append((flag, notify))
 
     @property
     def plan(self) -> Plan:
@@ -84,14 +86,14 @@ class IncidentService:
             async with self._db.write() as session:
                 await self._claim(session, dedupe, now)
                 result = await op(session, now)
-                enqueued = bool(session.info.get(ENQUEUED))
+                flags = {key for key, value in session.info.items() if value is True}
         except PermissionDenied as denied:
             log.info("refused: %s", denied.action, extra={"incident_id": denied.incident_id})
             if refusal is not None and denied.incident_id is not None:
                 await self._record_refusal(refusal, denied, dedupe, now)
             raise
-        if enqueued:
-            for notify in self._after_commit:
+        for flag, notify in self._after_commit:
+            if flag in flags:
                 notify()
         incident_id = _incident_id_of(result)
         if incident_id is not None:

@@ -27,6 +27,10 @@ class Kind:
     SPACE_WARNING = "space_warning"
     UPDATE_DUE = "update_due"
     ANNOUNCED = "announced"
+    ESCALATION = "escalation"
+    PAGE = "page"
+    PAGE_DELIVERY = "page_delivery"
+    PAGE_ACK = "page_ack"
     # A Teams message put on the record: `text` is what it said, `old_value` who wrote it and
     # `new_value` the link back to it (kept apart so a report can show or link them itself).
     MESSAGE = "message"
@@ -74,6 +78,10 @@ _PREFIXED = {
     Kind.UPDATE_DUE: "Missed",
     Kind.SPACE: "Space",
     Kind.SPACE_WARNING: "Warning",
+    Kind.ESCALATION: "Paging",
+    Kind.PAGE: "Page",
+    Kind.PAGE_DELIVERY: "Delivery",
+    Kind.PAGE_ACK: "Acknowledged",
 }
 
 

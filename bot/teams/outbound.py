@@ -18,12 +18,13 @@ import aiohttp
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ChannelAccount, Mention, ConversationAccount, ConversationParameters, ConversationReference
 
-from bot.domain import announcements, conversations
+from bot.domain import announcements, conversations, paging
 from bot.domain.outbox import DeliveryOutcome
 from bot.domain.service import IncidentService
 from bot.domain.formatting import incident_ref
 from bot.domain.model import ROLE_LABELS, Role
 from bot.teams.cards import announcement_card, incident_card
+from bot.teams.page_cards import page_card
 from bot.teams.publisher import proactive
 from bot.teams.security import is_allowed_service_url
 from bot.teams.transport import http_status_of, retry_after_of
@@ -62,6 +63,8 @@ class TeamsSender:
         payload = message.payload
         if payload.get("render") == announcements.ROLE_BRIEF:
             return await self._brief(message.conversation_id, payload)
+        if payload.get("render") == paging.PAGE_RENDER:
+            return await self._page(message.conversation_id, payload)
         stored = await self._service.read(lambda s: conversations.stored_reference(s, message.conversation_id))
         if stored is None:
             return DeliveryOutcome.permanent(f"no stored conversation reference for {message.conversation_id}")
@@ -130,6 +133,29 @@ class TeamsSender:
                 f"What the {ROLE_LABELS[role].lower()} does: {plan.role(role.value).duties}")
         activity = MessageFactory.text(text)
         activity.attachments = [CardFactory.adaptive_card(incident_card(view, plan, now=self._service.clock.now()))]
+        return await self._post(reference, personal_key, activity)
+
+    async def _page(self, personal_key: str, payload: dict) -> DeliveryOutcome:
+        """A page in the person's 1:1 chat: the page card with Acknowledge / Escalate now / I can't.
+        Checked against the escalation first, so an acknowledged page is never sent."""
+        page_id = int(payload["page_id"])
+        found = await self._service.read(lambda s: paging.page_and_escalation(s, page_id))
+        if found is None:
+            return DeliveryOutcome.cancelled("the page no longer exists")
+        page, escalation = found
+        if page.status == "acknowledged" or escalation.status in ("acknowledged", "stopped"):
+            return DeliveryOutcome.cancelled(f"not needed: the escalation is {escalation.status}")
+        if not payload.get("user_aad"):
+            return DeliveryOutcome.permanent(f"{payload.get('email')} has not been seen in Teams yet (install the app "
+                                             "for them, or add them to a team where it is installed)")
+        view = await self._service.view(page.incident_id)
+        reference = await self._personal_reference(personal_key, payload["user_aad"], view.incident.home_conversation_id)
+        if reference is None:
+            return DeliveryOutcome.permanent("no conversation to reach this person through")
+        card = page_card(view, self._service.plan, escalation_id=escalation.id, page_id=page.id, level=page.level,
+                         now=page.created_at)
+        activity = MessageFactory.text(f"🚨 You are paged for {incident_ref(view.id)}: {view.incident.title}")
+        activity.attachments = [CardFactory.adaptive_card(card)]
         return await self._post(reference, personal_key, activity)
 
     async def _personal_reference(self, personal_key: str, user_aad: str, via: str | None) -> ConversationReference | None:

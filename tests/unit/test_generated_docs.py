@@ -1,5 +1,5 @@
 """Docs generated from code must match the code (regenerate with `python scripts/gen_docs.py`)."""
-from bot.teams.card_actions import actions
+from bot.teams.all_actions import actions
 from bot.teams.command_docs import commands_markdown
 from bot.teams.all_commands import registry
 from tests.support import ROOT

@@ -1,0 +1,297 @@
+"""Paging: escalations kept as rows and advanced by the tick, one step per due time.
+
+The guard order (DESIGN.md section 3): the tick locks the due rows, re-checks the incident is
+still open, computes who is on call at this instant, applies one step of
+`escalation_rules.advance`, and writes the pages, their contact attempts (outbox rows), the
+timeline and the new state in the same transaction. An acknowledgement locks the same row and
+bumps its fence, so whichever commits second sees the other: nobody is paged after an ack.
+
+A page is one person reached by one step. Each of the person's contact methods (plan:
+`people[].contact`) is an outbox row due `after` its delay; when a method fails for good the
+next one is pulled forward to now (`delivery_failed`), and a page acknowledged meanwhile
+cancels whatever has not gone yet.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain import escalation_rules as rules
+from bot.domain.formatting import incident_ref
+from bot.domain.lifecycle import is_open
+from bot.domain.model import SYSTEM_ACTOR, Actor, Role, Source
+from bot.domain.oncall import Override, on_call_at
+from bot.domain.timeline import Kind, record
+from bot.errors import NotFound
+from bot.plan import Plan
+from bot.plan_model import Contact
+from storage import outbox, paging as store, queries
+from storage.paging import Escalation, PageRecord
+
+PAGE_RENDER = "page"
+ESCALATION_DUE = "firebreak.escalation_due"  # session.info flag: a commit made an escalation due
+STEPS_PER_TICK = 200
+
+
+def _state(row: Escalation) -> rules.EscalationState:
+    return rules.EscalationState(level=row.level, round=row.round, next_at=row.next_at, status=row.status,
+                                 fence=row.fence)
+
+
+def _store_state(row: Escalation, state: rules.EscalationState, now: datetime) -> None:
+    row.level, row.round, row.next_at, row.status, row.fence = (
+        state.level, state.round, state.next_at, state.status, state.fence)
+    row.updated_at = now
+
+
+async def start(
+    session: AsyncSession, *, plan: Plan, incident_id: int, snapshot: rules.PolicySnapshot, reason: str,
+    actor: Actor, source: Source, now: datetime,
+) -> Escalation:
+    """Start paging for an incident; the first level goes out on the next tick (at once)."""
+    state = rules.EscalationState.new(now)
+    row = Escalation(incident_id=incident_id, policy_id=snapshot.policy_id, snapshot_json=snapshot.to_json(),
+                     reason=reason[:400], level=state.level, round=state.round, status=state.status,
+                     next_at=state.next_at, fence=state.fence, started_by_aad=actor.aad_id,
+                     started_by_name=actor.display, created_at=now, updated_at=now)
+    session.add(row)
+    await session.flush()
+    policy = f"policy {snapshot.policy_id}" if snapshot.policy_id else "a one-level page"
+    await record(session, incident_id=incident_id, kind=Kind.ESCALATION, source=source, actor=actor, now=now,
+                 new="started", text=f"paging started ({policy}): {reason}")
+    session.info[ESCALATION_DUE] = True
+    return row
+
+
+async def page_service_on_declare(
+    session: AsyncSession, *, plan: Plan, incident_id: int, severity: str, service_id: str | None, actor: Actor,
+    source: Source, now: datetime,
+) -> Escalation | None:
+    """Declaring an incident for a service pages through the service's escalation policy when
+    the severity says to page (`severities[].page`); otherwise the timeline says why not."""
+    if not service_id:
+        return None
+    service = plan.service(service_id)
+    if not plan.severity(severity).page:
+        return None
+    if not service.escalation_policy:
+        await record(session, incident_id=incident_id, kind=Kind.ESCALATION, source=Source.SYSTEM, actor=SYSTEM_ACTOR,
+                     now=now, new="none", text=f"nobody paged: the service {service.name} names no escalation policy")
+        return None
+    snapshot = rules.PolicySnapshot.from_policy(plan.escalation_policy(service.escalation_policy))
+    return await start(session, plan=plan, incident_id=incident_id, snapshot=snapshot, actor=actor, source=source,
+                       now=now, reason=f"{severity.upper()} declared for {service.name}")
+
+
+async def run_due(session: AsyncSession, *, plan: Plan, now: datetime, limit: int = STEPS_PER_TICK) -> list[int]:
+    """Advance every due escalation one step; returns the escalation ids stepped."""
+    rows = await store.due_escalations(session, now=now, limit=limit)
+    if not rows:
+        return []
+    stored = await store.overrides_between(session, schedule_id=None, start=now, end=now + timedelta(microseconds=1))
+    overrides = [Override(schedule_id=o.schedule_id, email=o.email, start=o.starts_at, end=o.ends_at) for o in stored]
+    stepped = []
+    for row in rows:
+        incident = await queries.get_incident(session, row.incident_id)
+        if incident is None or not is_open(incident.status):
+            _store_state(row, rules.stop(_state(row), "incident closed"), now)
+            await record(session, incident_id=row.incident_id, kind=Kind.ESCALATION, source=Source.SYSTEM,
+                         actor=SYSTEM_ACTOR, now=now, new="stopped", text="paging stopped: the incident is resolved")
+            continue
+        roles = await queries.roles_of(session, row.incident_id)
+        manager = roles.get(Role.INCIDENT_MANAGER.value)
+        step = rules.advance(rules.PolicySnapshot.from_json(row.snapshot_json), _state(row), now,
+                             resolve=_resolver(plan, overrides, manager.email if manager else None, now))
+        _store_state(row, step.state, now)
+        names = {p.email: p.name for p in plan.people}
+        await record(session, incident_id=row.incident_id, kind=Kind.PAGE, source=Source.SYSTEM, actor=SYSTEM_ACTOR,
+                     now=now, new=f"level {step.level + 1}", text=_with_names(step.note, names))
+        for page in step.pages:
+            await _page(session, plan=plan, row=row, page=page, step=step, now=now)
+        if step.final_notify or step.state.status == rules.EXHAUSTED:
+            await _tell_nobody_answered(session, plan=plan, row=row, step=step, now=now)
+        stepped.append(row.id)
+    return stepped
+
+
+def _resolver(plan: Plan, overrides: Sequence[Override], manager_email: str | None, now: datetime) -> rules.Resolve:
+    """Who a target means at this instant; unknown ids (a plan edited since) resolve to nobody."""
+    schedules = {s.id: s for s in plan.schedules}
+    groups = {g.id: g for g in plan.groups}
+
+    def resolve(target: str) -> Sequence[str]:
+        kind, _, value = target.partition(":")
+        if kind == "person":
+            return (value,)
+        if kind == "schedule":
+            return on_call_at(schedules[value], now, overrides) if value in schedules else ()
+        if kind == "group":
+            return tuple(sorted(groups[value].members)) if value in groups else ()
+        if kind == "role" and value == Role.INCIDENT_MANAGER.value:
+            return (manager_email,) if manager_email else ()
+        return ()
+
+    return resolve
+
+
+def _with_names(note: str, names: dict[str, str]) -> str:
+    for email, name in names.items():
+        note = note.replace(email, name)
+    return note
+
+
+async def _page(session: AsyncSession, *, plan: Plan, row: Escalation, page: rules.Page, step: rules.Step,
+                now: datetime) -> PageRecord:
+    """One person paged: the record, and an outbox row per contact method, due after its delay."""
+    record_ = PageRecord(escalation_id=row.id, incident_id=row.incident_id, email=page.email, target=page.target,
+                         level=step.level, round=step.round, status="pending", created_at=now,
+                         delayed_s=int(step.delayed_by.total_seconds()) if step.delayed_by else None)
+    session.add(record_)
+    await session.flush()
+    person = plan.person(page.email)
+    contacts = person.contact if person else (Contact(method="teams"),)
+    aad = (await queries.aad_ids_by_email(session, [page.email])).get(page.email)
+    name = person.name if person else page.email
+    for index, contact in enumerate(contacts):
+        await outbox.enqueue(
+            session, key=f"page:{record_.id}:{index}", conversation_id=_contact_conversation(contact, page.email, aad),
+            payload={"render": PAGE_RENDER, "page_id": record_.id, "incident_id": row.incident_id,
+                     "method": contact.method, "email": page.email, "user_aad": aad,
+                     "address": contact.address or (page.email if contact.method == "email" else None),
+                     "summary": f"Page for {incident_ref(row.incident_id)} to {name} ({contact.method})"},
+            now=now, not_before=now + contact.after, incident_id=row.incident_id,
+        )
+    return record_
+
+
+def _contact_conversation(contact: Contact, email: str, aad: str | None) -> str:
+    """The rate-shaping key of a contact attempt: a person's Teams chat, mailbox or webhook."""
+    if contact.method == "teams":
+        return f"user:{aad}" if aad else f"user:unknown:{email}"
+    if contact.method == "email":
+        return f"email:{contact.address or email}"
+    return f"webhook:{email}"
+
+
+async def _tell_nobody_answered(session: AsyncSession, *, plan: Plan, row: Escalation, step: rules.Step,
+                                now: datetime) -> None:
+    """The policy is exhausted: say so in the incident's space and page the final contacts."""
+    incident = await queries.get_incident(session, row.incident_id)
+    ref = incident_ref(row.incident_id)
+    names = {p.email: p.name for p in plan.people}
+    told = ", ".join(names.get(p.email, p.email) for p in step.final_notify) or "nobody"
+    if incident is not None and incident.home_conversation_id:
+        await outbox.enqueue(
+            session, key=f"escalation-exhausted:{row.id}", conversation_id=incident.home_conversation_id,
+            payload={"text": f"⚠️ Nobody acknowledged the page for {ref}. Telling: {told}.",
+                     "summary": f"{ref} page unacknowledged"}, now=now, incident_id=row.incident_id)
+    for page in step.final_notify:
+        await _page(session, plan=plan, row=row, page=page, step=step, now=now)
+
+
+async def acknowledge(
+    session: AsyncSession, *, escalation_id: int, actor: Actor, source: Source, now: datetime,
+) -> tuple[Escalation, bool]:
+    """Stop an escalation because someone answered; (row, whether this call acknowledged it)."""
+    row = await store.get_escalation(session, escalation_id, lock=True)
+    if row is None:
+        raise NotFound(f"There is no page {escalation_id}.")
+    state = _state(row)
+    after = rules.acknowledge(state)
+    if after == state:
+        return row, False
+    _store_state(row, after, now)
+    row.acknowledged_at, row.acknowledged_by = now, actor.display
+    pages = await store.pages_of(session, row.id)
+    for page in pages:
+        if page.status != "acknowledged":
+            page.status, page.acknowledged_at = "acknowledged", now
+    cancelled = await outbox.cancel_pending(session, key_prefixes=[f"page:{p.id}:" for p in pages])
+    ref = incident_ref(row.incident_id)
+    await record(session, incident_id=row.incident_id, kind=Kind.PAGE_ACK, source=source, actor=actor, now=now,
+                 new="acknowledged", text="acknowledged the page; escalation stopped"
+                 + (f" ({cancelled} contact attempts not needed)" if cancelled else ""))
+    incident = await queries.get_incident(session, row.incident_id)
+    if incident is not None and incident.home_conversation_id:
+        await outbox.enqueue(
+            session, key=f"page-ack:{row.id}", conversation_id=incident.home_conversation_id,
+            payload={"text": f"✅ {actor.display} acknowledged the page for {ref}; paging stopped.",
+                     "summary": f"{ref} page acknowledged"}, now=now, incident_id=row.incident_id)
+    return row, True
+
+
+async def escalate_sooner(
+    session: AsyncSession, *, escalation_id: int, actor: Actor, source: Source, now: datetime, cant: bool,
+) -> Escalation:
+    """"Escalate now" (anyone) or "I can't" (the person paged passes): the next level is due now."""
+    row = await store.get_escalation(session, escalation_id, lock=True)
+    if row is None:
+        raise NotFound(f"There is no page {escalation_id}.")
+    state = _state(row)
+    after = rules.escalate_now(state, now)
+    if after == state:
+        return row
+    _store_state(row, after, now)
+    what = "can't take the page; passing it to the next level" if cant else "asked to escalate now"
+    await record(session, incident_id=row.incident_id, kind=Kind.ESCALATION, source=source, actor=actor, now=now,
+                 new="escalate", text=what)
+    session.info[ESCALATION_DUE] = True
+    return row
+
+
+async def stop_for_incident(session: AsyncSession, *, incident_id: int, reason: str, now: datetime) -> int:
+    """Stop every active escalation of a closed incident, cancelling contact attempts not yet made."""
+    stopped = 0
+    for row in await store.escalations_of(session, incident_id, active_only=True):
+        _store_state(row, rules.stop(_state(row), reason), now)
+        pages = await store.pages_of(session, row.id)
+        await outbox.cancel_pending(session, key_prefixes=[f"page:{p.id}:" for p in pages])
+        stopped += 1
+    if stopped:
+        await record(session, incident_id=incident_id, kind=Kind.ESCALATION, source=Source.SYSTEM,
+                     actor=SYSTEM_ACTOR, now=now, new="stopped", text=f"paging stopped: {reason}")
+    return stopped
+
+
+async def page_and_escalation(session: AsyncSession, page_id: int) -> tuple[PageRecord, Escalation] | None:
+    """A page and its escalation (for the sender's last check before it speaks)."""
+    page = await store.get_page(session, page_id)
+    if page is None:
+        return None
+    escalation = await store.get_escalation(session, page.escalation_id)
+    return (page, escalation) if escalation is not None else None
+
+
+async def delivery_outcome(session: AsyncSession, *, message: outbox.OutboxMessage, status: str, error: str | None,
+                           plan: Plan, now: datetime) -> None:
+    """Record how a page's contact attempt went (called by the outbox worker in the transaction
+    that stores the outcome). A failed or unknown Teams delivery pulls the person's next contact
+    method forward to now; the escalation itself keeps its own schedule regardless."""
+    payload = message.payload
+    if payload.get("render") != PAGE_RENDER:
+        return
+    page = await store.get_page(session, int(payload["page_id"]))
+    if page is None:
+        return
+    person = plan.person(page.email)
+    name = person.name if person else page.email
+    method = payload.get("method", "?")
+    if status == outbox.SENT:
+        if page.delivered_via is None:
+            page.delivered_via = method
+            if page.status == "pending":
+                page.status = "delivered"
+        text = f"page to {name} delivered via {method}"
+    else:
+        following = await outbox.pending_with_prefix(session, key_prefix=f"page:{page.id}:")
+        nxt = following[0] if following else None
+        if nxt is not None and nxt.next_at > now:
+            nxt.next_at = now
+            session.info[outbox.ENQUEUED] = True
+        outcome = "delivery unknown" if status == outbox.UNKNOWN else f"failed ({error or 'no reason given'})"
+        then = f"; trying {nxt.payload.get('method')} now" if nxt is not None else "; no other way to reach them"
+        text = f"page to {name} via {method}: {outcome}{then}"
+    await record(session, incident_id=page.incident_id, kind=Kind.PAGE_DELIVERY, source=Source.SYSTEM,
+                 actor=SYSTEM_ACTOR, now=now, new=status, text=text)
