@@ -41,10 +41,12 @@ from bot.teams.spaces import SpacePlacer
 from bot.teams.outbound import TeamsSender
 from bot.outbox_routing import RoutingSender
 from bot.outbox_worker import OutboxWorker
+from bot.senders.wiring import page_senders
 from bot.engine import Engine
 from bot.teams.state_storage import DatabaseStorage
 from bot.teams.transport import ConnectorTransport
 from bot.web import HttpMetrics, add_ops_routes, request_middleware
+from bot.web_ack import add_ack_routes
 from dialogs.declare import DeclareDialog
 from storage.schema import MigrationFailed, upgrade_in_child
 from storage.db import Database
@@ -90,7 +92,10 @@ def create_app(
     async def page_outcome(session, message, status, error, now) -> None:
         await paging.delivery_outcome(session, message=message, status=status, error=error, plan=service.plan, now=now)
 
-    worker = OutboxWorker(db=db, clock=clock, sender=RoutingSender(teams=teams_sender), on_outcome=page_outcome)
+    email_sender, webhook_sender = page_senders(settings, service=service, clock=clock,
+                                                session_provider=transport.session)
+    sender = RoutingSender(teams=teams_sender, email=email_sender, webhook=webhook_sender)
+    worker = OutboxWorker(db=db, clock=clock, sender=sender, on_outcome=page_outcome)
     service.after_commit(worker.kick)
     ticker = Engine(service=service, clock=clock)
     service.after_commit(ticker.kick, flag=paging.ESCALATION_DUE)
@@ -122,6 +127,7 @@ def create_app(
     app[ADAPTER_KEY] = adapter
     app.router.add_post("/api/messages", messages_handler(adapter=adapter, bot=bot, settings=settings))
     add_ops_routes(app, engine=engine, metrics=metrics, ticking=ticker.ticking)
+    add_ack_routes(app, service=service, secret=settings.ack_secret.get_secret_value())
 
     stopping = asyncio.Event()
     background: dict[str, asyncio.Task] = {}

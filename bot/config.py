@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.senders import is_loopback_host
 
 AZURE_BOT_HELP = (
     "Create an Azure Bot resource (Azure portal > Create a resource > Azure Bot), "
@@ -19,6 +20,7 @@ AZURE_BOT_HELP = (
     "'Configuration > Manage Password', and note your Entra ID tenant id. "
     "See README.md, 'Deploying to a real tenant'."
 )
+MIN_SECRET_LENGTH = 16
 
 
 class Settings(BaseSettings):
@@ -46,6 +48,15 @@ class Settings(BaseSettings):
     graph: Literal["auto", "off"] = Field("auto", alias="FIREBREAK_GRAPH")
     graph_url: str = Field("https://graph.microsoft.com/v1.0", alias="FIREBREAK_GRAPH_URL")
     graph_budget_s: float = Field(8.0, alias="FIREBREAK_GRAPH_BUDGET", gt=0, le=12)
+    # Paging by e-mail and webhook (bot/senders/); acknowledge links (bot/web_ack.py).
+    smtp_host: str = Field("", alias="FIREBREAK_SMTP_HOST")
+    smtp_port: int = Field(587, alias="FIREBREAK_SMTP_PORT", ge=1, le=65535)
+    smtp_username: str = Field("", alias="FIREBREAK_SMTP_USERNAME")
+    smtp_password: SecretStr = Field(SecretStr(""), alias="FIREBREAK_SMTP_PASSWORD")
+    smtp_from: str = Field("", alias="FIREBREAK_SMTP_FROM")
+    smtp_tls: Literal["starttls", "tls", "none"] = Field("starttls", alias="FIREBREAK_SMTP_TLS")
+    ack_secret: SecretStr = Field(SecretStr(""), alias="FIREBREAK_ACK_SECRET")
+    webhook_secret: SecretStr = Field(SecretStr(""), alias="FIREBREAK_WEBHOOK_SECRET")
 
     @field_validator("log_level")
     @classmethod
@@ -89,6 +100,23 @@ class Settings(BaseSettings):
                 "No tenant is allowed: set MICROSOFT_APP_TENANT_ID or FIREBREAK_ALLOWED_TENANTS "
                 "(comma-separated Entra ID tenant ids)."
             )
+        return problems
+
+    def paging_problems(self) -> list[str]:
+        """What is wrong with the e-mail paging and acknowledge-link settings, one sentence each.
+
+        Checked here rather than by a pydantic validator, whose error would echo the input
+        (passwords included) into the start-up message."""
+        problems: list[str] = []
+        if self.smtp_host and "@" not in self.smtp_from:
+            problems.append("FIREBREAK_SMTP_FROM must be the sender address (e.g. firebreak@contoso.com) "
+                            "when FIREBREAK_SMTP_HOST is set.")
+        if self.smtp_host and self.smtp_tls == "none" and self.smtp_username and not is_loopback_host(self.smtp_host):
+            problems.append(f"FIREBREAK_SMTP_TLS=none would send the SMTP password unencrypted to {self.smtp_host}; "
+                            "use starttls (port 587) or tls (port 465).")
+        if 0 < len(self.ack_secret.get_secret_value()) < MIN_SECRET_LENGTH:
+            problems.append(f"FIREBREAK_ACK_SECRET must be at least {MIN_SECRET_LENGTH} characters; make one with "
+                            "`python -c \"import secrets; print(secrets.token_urlsafe(32))\"`.")
         return problems
 
     def require_production_ready(self) -> None:

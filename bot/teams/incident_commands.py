@@ -188,7 +188,8 @@ async def _transition(ctx: CommandContext, action: str, done: str) -> None:
         await ctx.reply(f"{incident_ref(changed)} {done} by {ctx.actor.display}.")
 
 
-@registry.command("sev", usage="sev LEVEL [INC-n]", summary="Change an incident's severity", aliases=("severity",))
+@registry.command("sev", usage="sev LEVEL [INC-n]", summary="Change an incident's severity", aliases=("severity",),
+                  in_manifest=False)
 async def sev(ctx: CommandContext) -> None:
     plan = ctx.app.service.plan
     explicit, rest = split_ref(ctx.command.args)
@@ -238,7 +239,7 @@ async def assignee_of(ctx: CommandContext, words: list[str]) -> Actor:
     raise ValidationFailed("Who? @mention them (type @ and pick the name), or say `me`.")
 
 
-@registry.command("note", usage="note [INC-n] TEXT", summary="Add a note to the timeline")
+@registry.command("note", usage="note [INC-n] TEXT", summary="Add a note to the timeline", in_manifest=False)
 async def note(ctx: CommandContext) -> None:
     await _text_event(ctx, "note", incidents.add_note, "Noted on", refresh_card=False)
 
