@@ -3,7 +3,8 @@
 APScheduler is only the clock (DESIGN.md section 6): a single in-memory interval job, no job
 store, `coalesce` and `max_instances=1` so a slow tick is never run twice at once. All state
 lives in our tables and every step is idempotent, so a missed or repeated tick changes
-nothing. The tick advances due escalations (paging) and sends status-update reminders.
+nothing. The tick advances due escalations (paging), sends status-update reminders, and every
+30 s looks at the schedules (gap warnings, handoff digests: `bot.domain.oncall_watch`).
 """
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ from datetime import datetime, timezone
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import Clock
-from bot.domain import paging, update_rhythm
+from bot.domain import oncall_watch, paging, update_rhythm
 from bot.domain.service import IncidentService
 from storage import paging as paging_store
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
 STALE_AFTER_S = 10.0
+WATCH_EVERY_S = 30.0  # gap warnings and handoff digests: minutes matter, not seconds
 
 
 class Engine:
@@ -36,6 +38,8 @@ class Engine:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task | None = None
+        self._watched_at: float | None = None
+        self.first_tick_done = asyncio.Event()  # for tests and start-up checks: one full pass has run
 
     async def tick(self) -> None:
         """One pass over time-driven work; each step in its own transaction."""
@@ -46,6 +50,9 @@ class Engine:
             stepped = await self._service.execute(lambda s, now: paging.run_due(s, plan=plan, now=now))
             if len(stepped) >= paging.STEPS_PER_TICK:
                 self.kick()  # more is due: run again at once instead of waiting a second
+        if plan.schedules and (self._watched_at is None or time.monotonic() - self._watched_at >= WATCH_EVERY_S):
+            await self._service.execute(lambda s, now: oncall_watch.watch(s, plan=plan, now=now))
+            self._watched_at = time.monotonic()
         if await self._service.read(lambda s: update_rhythm.any_overdue(s, plan=plan, now=now)):
             reminded = await self._service.execute(lambda s, now: update_rhythm.remind_due(s, plan=plan, now=now))
             if reminded:
@@ -71,6 +78,7 @@ class Engine:
                 await self.tick()
             except Exception:  # the next tick tries again; the failure is logged with its traceback
                 log.exception("tick failed")
+            self.first_tick_done.set()
 
     def start(self) -> None:
         """Start ticking: APScheduler only sets a flag every second; `_run` does the work."""

@@ -95,3 +95,9 @@ def _describe(binding: ChannelBinding | None) -> str | None:
 async def incidents_channel(session: AsyncSession) -> ChannelBinding | None:
     """The channel where incident threads start, if one was set up."""
     return await bindings.get_binding(session, "incidents")
+
+
+async def incidents_channel_id(session: AsyncSession) -> str | None:
+    """The incidents channel's id, if one is set up (a way to reach people in that team)."""
+    binding = await incidents_channel(session)
+    return binding.channel_id if binding else None

@@ -18,7 +18,7 @@ import aiohttp
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ChannelAccount, Mention, ConversationAccount, ConversationParameters, ConversationReference
 
-from bot.domain import announcements, conversations, paging
+from bot.domain import announcements, conversations, oncall_watch, paging, setup
 from bot.domain.outbox import DeliveryOutcome
 from bot.domain.service import IncidentService
 from bot.domain.formatting import incident_ref
@@ -65,6 +65,13 @@ class TeamsSender:
             return await self._brief(message.conversation_id, payload)
         if payload.get("render") == paging.PAGE_RENDER:
             return await self._page(message.conversation_id, payload)
+        if payload.get("render") == oncall_watch.DIRECT_RENDER:
+            via = payload.get("via") or await self._service.read(setup.incidents_channel_id)
+            reference = await self._personal_reference(message.conversation_id, payload["user_aad"], via)
+            if reference is None:
+                return DeliveryOutcome.permanent("no conversation to reach this person through (set up an incidents "
+                                                 "channel, or have them message the bot once)")
+            return await self._post(reference, message.conversation_id, MessageFactory.text(payload["text"]))
         stored = await self._service.read(lambda s: conversations.stored_reference(s, message.conversation_id))
         if stored is None:
             return DeliveryOutcome.permanent(f"no stored conversation reference for {message.conversation_id}")

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from app import SERVICE_KEY, create_app
+from app import ENGINE_TICK_KEY, SERVICE_KEY, create_app
 from bot.config import Settings
 from bot.domain.service import IncidentService
 from bot.plan import Plan
@@ -134,4 +134,7 @@ async def start_harness(db_path: Path, connector: FakeConnector, clock: FakeCloc
     app = create_app(dev_settings(db_path, **settings), clock=clock, plan=plan, graph_token_provider=graph_token_provider)
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
+    # The tick's first pass (which also looks at the schedules) runs at start-up; let it finish
+    # so it cannot interleave with a test's first steps. Tests run later looks themselves.
+    await asyncio.wait_for(app[ENGINE_TICK_KEY].first_tick_done.wait(), timeout=10)
     return Harness(client, connector, clock)
