@@ -147,3 +147,28 @@ async def overrides_between(
     if schedule_id is not None:
         stmt = stmt.where(OnCallOverride.schedule_id == schedule_id)
     return (await session.execute(stmt.order_by(OnCallOverride.starts_at, OnCallOverride.id))).scalars().all()
+
+
+class CoverRequest(SQLModel, table=True):
+    """`cover me`: someone asks their schedule's group to take a window; the first to accept does."""
+
+    __tablename__ = "cover_request"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    schedule_id: str = Field(max_length=100)
+    requester_email: str = Field(max_length=320)
+    requester_aad: str = Field(default="", max_length=100)
+    starts_at: datetime = _utc()
+    ends_at: datetime = _utc()
+    status: str = Field(default="open", max_length=16)
+    taken_by_email: Optional[str] = Field(default=None, max_length=320)
+    override_id: Optional[int] = Field(default=None)
+    created_at: datetime = _utc()
+    taken_at: Optional[datetime] = _utc(nullable=True)
+
+
+async def get_cover_request(session: AsyncSession, request_id: int, *, lock: bool = False) -> CoverRequest | None:
+    stmt = select(CoverRequest).where(CoverRequest.id == request_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()

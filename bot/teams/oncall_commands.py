@@ -3,7 +3,7 @@ through the IncidentService, and replies with what happened in the viewer's time
 from __future__ import annotations
 
 from bot.domain import escalation_rules as rules
-from bot.domain import overrides, paging
+from bot.domain import cover, overrides, paging
 from bot.domain.formatting import format_time, incident_ref
 from bot.durations import format_duration
 from bot.domain.service import Refusal, find_target
@@ -138,3 +138,24 @@ async def override(ctx: CommandContext) -> None:
     replaced = f" (instead of {_names(plan, row.replaces_email.split(', '))})" if row.replaces_email else ""
     await ctx.reply(f"{person.display} is on call for {schedule.name} from {format_time(window.start, ctx.zone)} "
                     f"to {format_time(window.end, ctx.zone)}{replaced}.")
+
+
+@registry.command("cover", usage="cover me [SCHEDULE] from .. to ..",
+                  summary="Ask your schedule's group to cover you", in_manifest=False)
+async def cover_me(ctx: CommandContext) -> None:
+    head, phrase = split_window(ctx.command.args)
+    words = head.split()
+    if not words or words[0].lower() not in ("me", "myself") or not phrase:
+        raise ValidationFailed("Say `cover me [SCHEDULE] from tomorrow 09:00 to tomorrow 17:00` (or `from now for 4h`).")
+    plan = ctx.app.service.plan
+    schedule = overrides.pick_schedule(plan, words[1] if len(words) > 1 else None,
+                                       email=(ctx.actor.email or "").lower())
+    window = parse_window(phrase, now=ctx.app.service.clock.now(), zone=ctx.zone)
+    try:
+        request, asked = await ctx.app.service.execute(lambda s, now: cover.ask(
+            s, plan=plan, schedule=schedule, window=window, actor=ctx.actor, now=now), dedupe=ctx.dedupe)
+    except Duplicate:
+        return
+    await ctx.reply(f"I asked {', '.join(asked)} to cover you on {schedule.name} from "
+                    f"{format_time(window.start, ctx.zone)} to {format_time(window.end, ctx.zone)}. "
+                    "The first to accept gets it, and I will tell you who.")

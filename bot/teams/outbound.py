@@ -18,13 +18,13 @@ import aiohttp
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ChannelAccount, Mention, ConversationAccount, ConversationParameters, ConversationReference
 
-from bot.domain import announcements, conversations, oncall_watch, paging, setup
+from bot.domain import announcements, conversations, cover, oncall_watch, paging, setup
 from bot.domain.outbox import DeliveryOutcome
 from bot.domain.service import IncidentService
 from bot.domain.formatting import incident_ref
 from bot.domain.model import ROLE_LABELS, Role
 from bot.teams.cards import announcement_card, incident_card
-from bot.teams.page_cards import page_card
+from bot.teams.page_cards import cover_card, page_card
 from bot.teams.publisher import proactive
 from bot.teams.security import is_allowed_service_url
 from bot.teams.transport import http_status_of, retry_after_of
@@ -65,6 +65,8 @@ class TeamsSender:
             return await self._brief(message.conversation_id, payload)
         if payload.get("render") == paging.PAGE_RENDER:
             return await self._page(message.conversation_id, payload)
+        if payload.get("render") == cover.COVER_RENDER:
+            return await self._cover(message.conversation_id, payload)
         if payload.get("render") == oncall_watch.DIRECT_RENDER:
             via = payload.get("via") or await self._service.read(setup.incidents_channel_id)
             reference = await self._personal_reference(message.conversation_id, payload["user_aad"], via)
@@ -163,6 +165,23 @@ class TeamsSender:
                          now=page.created_at)
         activity = MessageFactory.text(f"🚨 You are paged for {incident_ref(view.id)}: {view.incident.title}")
         activity.attachments = [CardFactory.adaptive_card(card)]
+        return await self._post(reference, personal_key, activity)
+
+    async def _cover(self, personal_key: str, payload: dict) -> DeliveryOutcome:
+        """A `cover me` request card to one volunteer, unless it was taken meanwhile."""
+        request = await self._service.read(lambda s: cover.load(s, int(payload["request_id"])))
+        if request is None or request.status != "open":
+            return DeliveryOutcome.cancelled("the cover request was taken or withdrawn")
+        via = payload.get("via") or await self._service.read(setup.incidents_channel_id)
+        reference = await self._personal_reference(personal_key, payload["user_aad"], via)
+        if reference is None:
+            return DeliveryOutcome.permanent("no conversation to reach this person through")
+        plan = self._service.plan
+        requester = plan.person(request.requester_email)
+        card = cover_card(request_id=request.id, requester=requester.name if requester else request.requester_email,
+                          schedule_name=plan.schedule(request.schedule_id).name, start=request.starts_at,
+                          end=request.ends_at)
+        activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
         return await self._post(reference, personal_key, activity)
 
     async def _personal_reference(self, personal_key: str, user_aad: str, via: str | None) -> ConversationReference | None:

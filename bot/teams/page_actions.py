@@ -1,12 +1,12 @@
-"""Buttons on a page card: Acknowledge, Escalate now, I can't. Registered on the card-action
-registry; anyone who can see the page may press them, and who pressed is recorded."""
+"""Buttons on a page card (Acknowledge, Escalate now, I can't) and on a cover request (I'll
+cover). Registered on the card-action registry; who pressed is recorded."""
 from __future__ import annotations
 
-from bot.domain import paging
+from bot.domain import cover, paging
 from bot.domain.model import Source
 from bot.errors import Duplicate, ValidationFailed
 from bot.teams.card_actions import ActionContext, actions
-from bot.teams.page_cards import page_card
+from bot.teams.page_cards import cover_card, page_card
 from storage import paging as store
 
 
@@ -59,3 +59,27 @@ def _sooner(cant: bool):
 
 actions.action("page.escalate", who="anyone who can see the page")(_sooner(cant=False))
 actions.action("page.cant", who="the person paged (anyone may; it is recorded)")(_sooner(cant=True))
+
+
+@actions.action("cover.accept", who="a member of the schedule's group (not the one who asked)")
+async def accept_cover(ctx: ActionContext) -> dict:
+    request_id = ctx.data.get("request_id")
+    if not isinstance(request_id, int):
+        raise ValidationFailed("This card is missing its request id.")
+    plan = ctx.app.service.plan
+    try:
+        result = await ctx.app.service.execute(lambda s, now: cover.accept(
+            s, plan=plan, request_id=request_id, actor=ctx.actor, now=now), dedupe=ctx.dedupe())
+        request, taken = result.request, result.taken_now
+    except Duplicate:
+        request, taken = await ctx.app.service.read(lambda s: cover.load(s, request_id)), True
+    names = {p.email: p.name for p in plan.people}
+    if taken:
+        outcome = "✅ You cover it; you are on call for that window."
+    elif request.status == "taken":
+        outcome = f"Already covered by {names.get(request.taken_by_email, request.taken_by_email)}."
+    else:
+        outcome = "This request has expired."
+    return cover_card(request_id=request.id, requester=names.get(request.requester_email, request.requester_email),
+                      schedule_name=plan.schedule(request.schedule_id).name, start=request.starts_at,
+                      end=request.ends_at, outcome=outcome)

@@ -39,3 +39,24 @@ def page_card(view: IncidentView, plan: Plan, *, escalation_id: int, page_id: in
     else:
         body.append({"type": "TextBlock", "text": state, "wrap": True, "weight": "Bolder", "color": "Good"})
     return card
+
+
+def cover_card(*, request_id: int, requester: str, schedule_name: str, start: datetime, end: datetime,
+               zone=None, outcome: str | None = None) -> dict:
+    """A `cover me` request as a volunteer sees it; `outcome` replaces the button once decided."""
+    body: list[dict] = [
+        {"type": "TextBlock", "text": f"🙋 {requester} asks for cover", "weight": "Bolder", "size": "Medium", "wrap": True},
+        {"type": "FactSet", "facts": [
+            {"title": "Schedule", "value": schedule_name},
+            {"title": "From", "value": format_time(start, zone)},
+            {"title": "To", "value": format_time(end, zone)},
+        ]},
+    ]
+    card: dict = {"type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                  "version": "1.5", "body": body}
+    if outcome is None:
+        card["actions"] = [{"type": "Action.Execute", "title": "I'll cover", "verb": "cover.accept",
+                            "data": {"request_id": request_id}, "style": "positive"}]
+    else:
+        body.append({"type": "TextBlock", "text": outcome, "wrap": True, "weight": "Bolder"})
+    return card
