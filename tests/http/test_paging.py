@@ -22,8 +22,8 @@ async def _known_in_teams(harness):
 
 
 def _page_cards(connector):
-    """Every page card delivered in Teams, in order (a new message in a 1:1 chat)."""
-    return [att["content"] for r in connector.find(method="POST", path=r"/activities$")
+    """Every page card delivered in Teams, in order (a new message in a 1:1 chat Teams accepted)."""
+    return [att["content"] for r in connector.find(method="POST", path=r"/activities$") if r.status == 201
             for att in (r.json or {}).get("attachments") or [] if "🚨 Page:" in str(att.get("content"))]
 
 
@@ -114,3 +114,21 @@ async def _has(harness, event):
 
 async def _has_text(harness, text):
     return any(text in (t or "") for _, t in await _kinds(harness))
+
+
+async def test_a_throttled_page_waits_for_retry_after_then_goes_once(harness, connector, clock):
+    tick = harness.client.server.app[ENGINE_TICK_KEY].tick
+    await _known_in_teams(harness)
+    connector.fail_next(r"^/v3/conversations/a:[^/]+/activities$", 429, headers={"Retry-After": "30"}, method="POST")
+    await harness.say("declare Payments API down sev1 service:azure-api", GROUP)
+    await tick()
+    refused = await harness.until(lambda: [r for r in connector.find(method="POST", path=r"/activities$")
+                                           if r.status == 429])
+    assert len(refused) == 1 and _page_cards(connector) == []  # the 429 is recorded, not counted as a page
+    await asyncio.sleep(0.3)
+    assert len(connector.find(method="POST", path=r"^/v3/conversations/a:[^/]+/activities$")) == 1  # waits
+    clock.advance(seconds=30)
+    await harness.until(lambda: _page_cards(connector))
+    await asyncio.sleep(0.3)
+    assert len(_page_cards(connector)) == 1  # exactly once, after the wait
+    assert await _paged(harness, connector) == ["sofia.martins@contoso.com"]
