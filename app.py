@@ -46,6 +46,8 @@ from bot.engine import Engine
 from bot.teams.state_storage import DatabaseStorage
 from bot.teams.transport import ConnectorTransport
 from bot.web import HttpMetrics, add_ops_routes, request_middleware
+from bot.web_calendar import add_calendar_routes, calendar_token
+from bot.domain.overrides import overrides_for
 from bot.web_ack import add_ack_routes
 from dialogs.declare import DeclareDialog
 from storage.schema import MigrationFailed, upgrade_in_child
@@ -127,6 +129,12 @@ def create_app(
     app[ADAPTER_KEY] = adapter
     app.router.add_post("/api/messages", messages_handler(adapter=adapter, bot=bot, settings=settings))
     add_ops_routes(app, engine=engine, metrics=metrics, ticking=ticker.ticking)
+
+    async def schedule_overrides(schedule_id, start, end):
+        return await service.read(lambda s: overrides_for(s, schedule_id, start, end))
+
+    add_calendar_routes(app, plan=lambda: loaded_plan, overrides=schedule_overrides,
+                        secret=settings.calendar_secret.get_secret_value(), clock=clock)
     add_ack_routes(app, service=service, secret=settings.ack_secret.get_secret_value())
 
     stopping = asyncio.Event()
@@ -174,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--out", type=Path, default=None, help="output zip (default build/firebreak-teams-app.zip)")
     db = sub.add_parser("db", help="database tools").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply schema migrations")
+    calendar = sub.add_parser("calendar", help="on-call calendar feeds").add_subparsers(dest="calendar_command",
+                                                                                      required=True)
+    link = calendar.add_parser("link", help="print a schedule's iCalendar feed URL (for Outlook)")
+    link.add_argument("schedule")
     return parser
 
 
@@ -203,7 +215,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(str(exc), file=sys.stderr)
             return 1
         return 0
+    if args.command == "calendar":
+        return _calendar_link(settings, args.schedule)
     return _serve(settings)
+
+
+def _calendar_link(settings: Settings, schedule_id: str) -> int:
+    """Print the feed URL of one schedule; the token in it is the credential, share it as such."""
+    secret = settings.calendar_secret.get_secret_value()
+    if not secret:
+        print("Calendar feeds are off: set FIREBREAK_CALENDAR_SECRET (e.g. `python -c \"import secrets; "
+              "print(secrets.token_urlsafe(32))\"`).", file=sys.stderr)
+        return 1
+    ids = [s.id for s in load_plan(settings.plan_path).schedules]
+    if schedule_id not in ids:
+        print(f"Unknown schedule `{schedule_id}`. The plan defines: {', '.join(ids) or 'none'}.", file=sys.stderr)
+        return 1
+    base = (settings.public_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
+    print(f"{base}/calendar/{schedule_id}.ics?token={calendar_token(secret, schedule_id)}")
+    return 0
 
 
 def _plan_check(path: Path) -> int:

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     smtp_tls: Literal["starttls", "tls", "none"] = Field("starttls", alias="FIREBREAK_SMTP_TLS")
     ack_secret: SecretStr = Field(SecretStr(""), alias="FIREBREAK_ACK_SECRET")
     webhook_secret: SecretStr = Field(SecretStr(""), alias="FIREBREAK_WEBHOOK_SECRET")
+    calendar_secret: SecretStr = Field(SecretStr(""), alias="FIREBREAK_CALENDAR_SECRET")
 
     @field_validator("log_level")
     @classmethod

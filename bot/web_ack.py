@@ -77,7 +77,7 @@ def add_ack_routes(app: web.Application, *, service: IncidentService, secret: st
         try:
             view = await service.view(page.incident_id)
         except NotFound:
-            return _html(404, "No such incident", f"<p>The incident of this page no longer exists.</p>")
+            return _html(404, "No such incident", "<p>The incident of this page no longer exists.</p>")
         return _Target(page, escalation, view)
 
     async def show(request: web.Request) -> web.Response:

@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiohttp import web
 
 from bot.clock import Clock
-from bot.domain.calendar_feed import schedule_ics
 from bot.domain.oncall import Override, shift_at, shifts_between
 from bot.plan_model import Plan
 
@@ -52,6 +51,8 @@ def add_calendar_routes(app: web.Application, *, plan: Callable[[], Plan], overr
         expected = calendar_token(secret, schedule_id)
         if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
             return _text(401, BAD_TOKEN)
+        from bot.domain.calendar_feed import schedule_ics  # icalendar only in processes that serve feeds
+
         current = plan()
         schedule = next((s for s in current.schedules if s.id == schedule_id), None)
         if schedule is None:

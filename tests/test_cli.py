@@ -132,3 +132,16 @@ def test_port_in_use_is_explained(tmp_path):
         port = holder.getsockname()[1]
         out = run("--dev", "--port", str(port), env={"DATABASE_URL": f"sqlite:///{tmp_path}/fb.db"})
     assert out.returncode == 2 and "--port" in out.stderr
+
+
+def test_calendar_link_prints_a_working_feed_url_or_says_what_is_missing():
+    env = {"FIREBREAK_CALENDAR_SECRET": "a-long-calendar-secret", "FIREBREAK_PUBLIC_URL": "https://fb.contoso.com"}
+    out = run("calendar", "link", "platform-primary", env=env)
+    assert out.returncode == 0, out.stderr
+    from bot.web_calendar import calendar_token
+    token = calendar_token("a-long-calendar-secret", "platform-primary")
+    assert out.stdout.strip() == f"https://fb.contoso.com/calendar/platform-primary.ics?token={token}"
+    out = run("calendar", "link", "nope", env=env)
+    assert out.returncode == 1 and "Unknown schedule `nope`" in out.stderr and "platform-primary" in out.stderr
+    out = run("calendar", "link", "platform-primary")
+    assert out.returncode == 1 and "FIREBREAK_CALENDAR_SECRET" in out.stderr

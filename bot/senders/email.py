@@ -22,11 +22,13 @@ and the row is not resent):
 """
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import ssl
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -35,6 +37,7 @@ from email.utils import format_datetime
 import aiosmtplib
 
 from bot.clock import Clock
+from bot.config import Settings
 from bot.domain.formatting import format_time
 from bot.domain.outbox import DeliveryOutcome
 from bot.domain.service import IncidentService
@@ -44,7 +47,10 @@ from storage.outbox import OutboxMessage
 log = logging.getLogger(__name__)
 
 SMTP_TIMEOUT_S = 10.0
-"""Per SMTP step; the whole exchange stays well inside the outbox worker's own 30 s bound."""
+"""Per SMTP step (connect, each command)."""
+SMTP_TOTAL_S = 20.0
+"""The whole exchange, so it ends inside the outbox worker's own 30 s bound (past which the
+worker would record "delivery unknown" even before DATA)."""
 
 
 @dataclass(frozen=True)
@@ -58,9 +64,10 @@ class SmtpConfig:
     username: str = ""
     password: str = field(default="", repr=False)
     timeout_s: float = SMTP_TIMEOUT_S
+    total_s: float = SMTP_TOTAL_S
 
     @classmethod
-    def from_settings(cls, settings) -> SmtpConfig | None:
+    def from_settings(cls, settings: Settings) -> SmtpConfig | None:
         """The configuration, or None when FIREBREAK_SMTP_HOST is empty (e-mail paging off)."""
         if not settings.smtp_host:
             return None
@@ -91,8 +98,11 @@ class SmtpSender:
         if isinstance(facts, DeliveryOutcome):
             return facts
         to = message.payload.get("address") or facts.page.email
-        mail = render_page_email(facts, sender=self._config.sender, to=to, now=now,
-                                 message_id=message_id(message, facts, self._config.sender))
+        try:
+            mail = render_page_email(facts, sender=self._config.sender, to=to, now=now,
+                                     message_id=message_id(message, facts, self._config.sender))
+        except (ValueError, MessageError) as exc:  # an address the e-mail format cannot carry
+            return DeliveryOutcome.permanent(f"cannot write an e-mail to {to!r}: {exc}; fix the address in the plan")
         return await self.send(mail, to, message=message)
 
     async def send(self, mail: EmailMessage, to: str, *, message: OutboxMessage | None = None) -> DeliveryOutcome:
@@ -102,15 +112,16 @@ class SmtpSender:
                                  use_tls=config.tls == "tls", start_tls=config.tls == "starttls")
         stage = "connect"
         try:
-            await client.connect()  # STARTTLS, when configured, is part of connecting
-            if config.username:
-                stage = "login"
-                await client.login(config.username, config.password)
-            stage = "envelope"
-            await client.mail(config.sender)
-            await client.rcpt(to)
-            stage = "data"
-            await client.data(mail.as_bytes(policy=SMTP_POLICY))
+            async with asyncio.timeout(config.total_s):
+                await client.connect()  # STARTTLS, when configured, is part of connecting
+                if config.username:
+                    stage = "login"
+                    await client.login(config.username, config.password)
+                stage = "envelope"
+                await client.mail(config.sender)
+                await client.rcpt(to)
+                stage = "data"
+                await client.data(mail.as_bytes(policy=SMTP_POLICY))
         except aiosmtplib.SMTPResponseException as exc:
             return _refused(exc, stage=stage, config=config, to=to)
         except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -175,7 +186,7 @@ async def _quit(client: aiosmtplib.SMTP) -> None:
         return
     try:
         await client.quit(timeout=2)
-    except Exception:  # the mail is already accepted or refused; only the socket is left
+    except (aiosmtplib.SMTPException, OSError):  # the mail is already accepted or refused; only the socket is left
         client.close()
 
 

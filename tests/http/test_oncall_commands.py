@@ -115,3 +115,24 @@ async def test_page_a_person_and_the_wrong_ways_to_ask(harness, connector):
         await _say(harness, wrong, fixture=GROUP)
         assert expected in harness.texts()[-1], (wrong, harness.texts()[-1])
     assert len(await harness.service.read(lambda s: store.escalations_of(s, 1))) == 1
+
+
+async def test_the_running_app_serves_the_calendar_with_overrides(tmp_path, connector, clock):
+    from icalendar import Calendar
+
+    from bot.web_calendar import calendar_token
+    from tests.http.harness import start_harness
+
+    h = await start_harness(tmp_path / "cal.db", connector, clock, FIREBREAK_CALENDAR_SECRET="calendar-secret-123")
+    try:
+        _roster(connector)
+        await _say(h, "override {at} platform-primary from now for 2h", mention="aad-tom")
+        token = calendar_token("calendar-secret-123", "platform-primary")
+        resp = await h.client.get(f"/calendar/platform-primary.ics?token={token}")
+        assert resp.status == 200 and resp.content_type == "text/calendar"
+        events = [e for e in Calendar.from_ical(await resp.read()).walk("VEVENT")]
+        summaries = [str(e["SUMMARY"]) for e in events]
+        assert "On call: Tom Becker (Platform primary on-call)" in summaries
+        assert (await h.client.get("/calendar/platform-primary.ics?token=wrong")).status == 401
+    finally:
+        await h.client.close()

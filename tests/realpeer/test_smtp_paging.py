@@ -21,7 +21,6 @@ import yaml
 
 from app import ENGINE_TICK_KEY
 from bot.domain import conversations
-from bot.domain.outbox import DeliveryOutcome
 from bot.plan import parse_plan
 from bot.senders.email import SmtpConfig, SmtpSender
 from storage import paging as paging_store
@@ -103,12 +102,13 @@ def smtp_auth_server():
         from aiosmtpd.smtp import AuthResult
 
         ok = getattr(auth_data, "login", b"") == b"firebreak" and getattr(auth_data, "password", b"") == b"right"
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535 itself
 
     mailbox = Mailbox()
     port = _free_port()
     controller = aiosmtpd_controller.Controller(mailbox, hostname="127.0.0.1", port=port, authenticator=authenticator,
-                                                auth_require_tls=False, auth_required=True)
+                                                auth_require_tls=False, auth_required=True,
+                                                auth_exclude_mechanism=["LOGIN"])
     controller.start()
     try:
         yield _Server(mailbox, port)
@@ -132,16 +132,22 @@ def _plan():
     return parse_plan(yaml.safe_dump(data, sort_keys=False))
 
 
-@pytest.fixture
-async def app(tmp_path, connector, clock, smtp_server):
+async def _start_app(tmp_path, connector, clock, smtp_port: int, **links) -> Harness:
     """The real app, e-mail paging pointed at the real SMTP server, Priya known in Teams."""
     h = await start_harness(
-        tmp_path / "fb.db", connector, clock, plan=_plan(),
-        FIREBREAK_SMTP_HOST="127.0.0.1", FIREBREAK_SMTP_PORT=smtp_server.port, FIREBREAK_SMTP_TLS="none",
-        FIREBREAK_SMTP_FROM="firebreak@contoso.com", FIREBREAK_ACK_SECRET=ACK_SECRET, FIREBREAK_PUBLIC_URL=PUBLIC_URL)
+        tmp_path / "fb.db", connector, clock, plan=_plan(), FIREBREAK_SMTP_HOST="127.0.0.1",
+        FIREBREAK_SMTP_PORT=smtp_port, FIREBREAK_SMTP_TLS="none", FIREBREAK_SMTP_FROM="firebreak@contoso.com", **links)
     aad, name, mail = PRIYA
     await h.service.execute(lambda s, now: conversations.remember_person(
         s, aad_object_id=aad, display_name=name, email=mail, now=now))
+    return h
+
+
+@pytest.fixture
+async def app(tmp_path, connector, clock, smtp_server):
+    """With acknowledge links (FIREBREAK_ACK_SECRET and FIREBREAK_PUBLIC_URL)."""
+    h = await _start_app(tmp_path, connector, clock, smtp_server.port, FIREBREAK_ACK_SECRET=ACK_SECRET,
+                         FIREBREAK_PUBLIC_URL=PUBLIC_URL)
     yield h
     await h.client.close()
 
@@ -167,15 +173,20 @@ async def _wait_row(h: Harness, key: str, ready, timeout: float = 8.0):
         await asyncio.sleep(0.05)
 
 
-def _outbound_to_teams(h: Harness) -> list[tuple[str, str, str]]:
-    """Every write the bot made to the Bot Connector: (method, path kind, text)."""
+def _outbound_to_teams(h: Harness) -> list[tuple[str, str]]:
+    """Every write the bot made to the Bot Connector, as (what, text or "card")."""
     found = []
     for r in h.connector.requests:
         if r.method == "GET":
             continue  # member lookups (who is acting) change nothing
-        kind = "create-conversation" if r.path == "/v3/conversations" else re.sub(r"^/v3/conversations/[^/]+", "", r.path)
-        text = (r.json or {}).get("text") or "" if isinstance(r.json, dict) else ""
-        found.append((r.method, kind, text))
+        if r.path == "/v3/conversations":
+            what = "create 1:1 chat"
+        elif r.method == "PUT":
+            what = "update"
+        else:
+            what = "reply" if re.search(r"/activities/[^/]+$", r.path) else "send"
+        body = r.json if isinstance(r.json, dict) else {}
+        found.append((what, body.get("text") or ("card" if body.get("attachments") else "")))
     return found
 
 
@@ -201,7 +212,7 @@ async def test_app_not_installed_sends_the_email_at_once_and_its_link_acknowledg
     connector.fail_next(r"^/v3/conversations$", 403, method="POST", body=NOT_INSTALLED)
     await _declare(h)
 
-    # the e-mail goes in the same outbox run that learnt Teams refused: the clock never moves
+    # the e-mail goes at once (the failure pulls it forward): the clock never moves
     [mail] = await h.until(box.parsed, timeout=8)
     assert clock.now() == start
     envelope = box.messages[0]
@@ -239,5 +250,150 @@ async def test_app_not_installed_sends_the_email_at_once_and_its_link_acknowledg
     assert (ack.source, ack.actor_name) == ("ack_link", "Priya Raman")
 
     await h.until(lambda: any("acknowledged the page" in t for *_, t in _outbound_to_teams(h)))
-    print(_outbound_to_teams(h))
+    assert _outbound_to_teams(h) == [
+        ("reply", "card"),                 # the incident card, in the chat it was declared in
+        ("create 1:1 chat", ""),           # refused: 403
+        ("send", "✅ Priya Raman acknowledged the page for INC-1; paging stopped."),
+    ]
     assert len(box.messages) == 1
+
+
+async def test_teams_failing_with_503_sends_the_email_once_retries_are_spent(app, connector, clock, smtp_server):
+    h, box = app, smtp_server.mailbox
+    start = clock.now()
+    connector.fail_next(r"^/v3/conversations$", 503, method="POST", times=100)
+    await _declare(h)
+    # the worker retries Teams with backoff on the (fake) clock: move it to each retry's time
+    for attempt in range(1, 8):
+        row = await _wait_row(h, "page:1:0", lambda r, n=attempt: r.attempts == n and r.status == "pending")
+        assert box.messages == []  # still trying Teams: no e-mail yet
+        clock.advance(seconds=(row.next_at - clock.now()).total_seconds())
+    row = await _wait_row(h, "page:1:0", lambda r: r.status == "failed")
+    assert (row.status, row.attempts) == ("failed", 8)
+    assert row.last_error.startswith("gave up after 8 attempts")
+
+    [mail] = await h.until(box.parsed, timeout=8)
+    assert clock.now() - start < timedelta(minutes=10)  # well before the e-mail's own turn
+    assert mail["Subject"] == "[Firebreak] Page: INC-1 Payments API down (SEV1)"
+    await _wait_row(h, "page:1:1", lambda r: r.status == "sent")
+    deliveries = [e.text for e in await _events(h, "page_delivery")]
+    assert "gave up after 8 attempts" in deliveries[0] and deliveries[0].endswith("; trying email now")
+    assert deliveries[1] == "page to Priya Raman delivered via email"
+
+    assert _outbound_to_teams(h) == [("reply", "card")] + [("create 1:1 chat", "")] * 8
+    assert len(box.messages) == 1
+
+
+async def test_acknowledged_in_teams_first_the_email_is_cancelled_and_never_sent(app, connector, clock, smtp_server):
+    h, box = app, smtp_server.mailbox
+    await _declare(h)
+    await _wait_row(h, "page:1:0", lambda r: r.status == "sent")
+    page_card = h.sent()[-1]
+    assert page_card["text"] == "🚨 You are paged for INC-1: Payments API down"
+    assert (await _row(h, "page:1:1")).status == "pending"
+
+    clock.advance(minutes=4)
+    status, _ = await h.press("page.ack", {"escalation_id": 1, "page_id": 1}, user=PRIYA[:2])
+    assert status == 200
+    assert (await _row(h, "page:1:1")).status == "cancelled"
+
+    clock.advance(minutes=7)  # past the e-mail's turn
+    await h.client.server.app[ENGINE_TICK_KEY].tick()
+    await asyncio.sleep(1.5)  # more than the worker's poll interval: it had its chance to send
+    row = await _row(h, "page:1:1")
+    assert (row.status, row.attempts) == ("cancelled", 0)
+    assert box.messages == []
+    [ack] = await _events(h, "page_ack")
+    assert ack.source == "card" and "1 contact attempts not needed" in ack.text
+    assert [e.text for e in await _events(h, "page_delivery")] == ["page to Priya Raman delivered via teams"]
+    await h.until(lambda: len(_outbound_to_teams(h)) >= 4)
+    assert _outbound_to_teams(h) == [
+        ("reply", "card"),
+        ("create 1:1 chat", ""),
+        ("send", "🚨 You are paged for INC-1: Payments API down"),
+        ("send", "✅ Priya Raman acknowledged the page for INC-1; paging stopped."),
+    ]
+
+
+async def test_without_acknowledge_links_the_email_still_goes_and_says_to_use_teams(tmp_path, connector, clock,
+                                                                                     smtp_server):
+    h = await _start_app(tmp_path, connector, clock, smtp_server.port, FIREBREAK_PUBLIC_URL=PUBLIC_URL)
+    try:
+        connector.fail_next(r"^/v3/conversations$", 403, method="POST", body=NOT_INSTALLED)
+        await _declare(h)
+        [mail] = await h.until(smtp_server.mailbox.parsed, timeout=8)
+        text = _body(mail)
+        assert "Acknowledge in Teams: the page card in your chat with Firebreak" in text
+        assert "/ack/" not in mail.as_string()
+        await _wait_row(h, "page:1:1", lambda r: r.status == "sent")
+        assert (await h.client.get("/ack/anything")).status == 404  # links are off
+        assert len(smtp_server.mailbox.messages) == 1
+        assert _outbound_to_teams(h) == [("reply", "card"), ("create 1:1 chat", "")]
+    finally:
+        await h.client.close()
+
+
+# ----------------------------------------------------------------------------- SMTP answers -> outcomes
+
+
+def _sender(port: int, **config) -> SmtpSender:
+    smtp = SmtpConfig(host="127.0.0.1", port=port, sender="firebreak@contoso.com", tls=config.pop("tls", "none"),
+                      **config)
+    return SmtpSender(smtp, service=None, public_url="", ack_secret="", clock=None)  # send() needs neither
+
+
+def _mail() -> EmailMessage:
+    mail = EmailMessage()
+    mail["Subject"], mail["From"], mail["To"] = "test", "firebreak@contoso.com", PRIYA[2]
+    mail["Message-ID"] = "<test@contoso.com>"
+    mail.set_content("hello")
+    return mail
+
+
+async def test_a_mailbox_that_does_not_exist_is_permanent(smtp_server):
+    smtp_server.mailbox.rcpt_reply = "550 5.1.1 Mailbox unavailable"
+    outcome = await _sender(smtp_server.port).send(_mail(), PRIYA[2])
+    assert (outcome.kind, outcome.status_code) == ("permanent", 550)
+    assert "refused the recipient priya.raman@contoso.com (550 5.1.1 Mailbox unavailable)" in outcome.error
+    assert smtp_server.mailbox.messages == []
+
+
+async def test_a_temporary_refusal_is_retried(smtp_server):
+    smtp_server.mailbox.rcpt_reply = "451 4.7.1 Greylisted, try again later"
+    outcome = await _sender(smtp_server.port).send(_mail(), PRIYA[2])
+    assert (outcome.kind, outcome.status_code) == ("retryable", 451)
+
+
+async def test_nobody_listening_is_retried():
+    outcome = await _sender(_free_port()).send(_mail(), PRIYA[2])
+    assert outcome.kind == "retryable" and "cannot connect" in outcome.error
+
+
+@pytest.mark.parametrize("bound", [{"timeout_s": 0.5}, {"total_s": 0.5}], ids=["per-step", "whole-exchange"])
+async def test_a_server_that_stalls_before_the_message_is_retried(smtp_server, bound):
+    smtp_server.mailbox.stall_rcpt_s = 2.0
+    outcome = await _sender(smtp_server.port, **bound).send(_mail(), PRIYA[2])
+    assert outcome.kind == "retryable" and "during envelope" in outcome.error
+
+
+async def test_a_server_that_stalls_after_the_message_is_delivery_unknown(smtp_server):
+    """The server may have queued it (RFC 1047): the outbox must not send it again."""
+    smtp_server.mailbox.stall_data_s = 2.0
+    with pytest.raises(TimeoutError):
+        await _sender(smtp_server.port, timeout_s=0.5).send(_mail(), PRIYA[2])
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+async def test_wrong_credentials_are_permanent_and_say_what_to_check(smtp_auth_server):
+    outcome = await _sender(smtp_auth_server.port, username="firebreak", password="wrong").send(_mail(), PRIYA[2])
+    assert (outcome.kind, outcome.status_code) == ("permanent", 535)
+    assert "refused the login" in outcome.error and "FIREBREAK_SMTP_PASSWORD" in outcome.error
+    assert "wrong" not in outcome.error
+    good = await _sender(smtp_auth_server.port, username="firebreak", password="right").send(_mail(), PRIYA[2])
+    assert good.kind == "ok" and len(smtp_auth_server.mailbox.messages) == 1
+
+
+async def test_starttls_required_but_not_offered_is_permanent(smtp_server):
+    outcome = await _sender(smtp_server.port, tls="starttls").send(_mail(), PRIYA[2])
+    assert outcome.kind == "permanent" and "FIREBREAK_SMTP_TLS" in outcome.error
+    assert smtp_server.mailbox.messages == []
