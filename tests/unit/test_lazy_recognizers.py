@@ -37,3 +37,18 @@ def test_confirm_prompt_recognition_still_works():
         print(recognize_boolean("yes please", "en-us")[0].resolution["value"])
     """)
     assert out == "True"
+
+
+def test_choice_prompt_numbers_load_the_real_recognizer_when_needed():
+    out = _run("""
+        import sys
+        import app
+        print(getattr(sys.modules["recognizers_number"], "__firebreak_stand_in__", False))
+        from botbuilder.dialogs.choices import ChoiceRecognizers
+        found = ChoiceRecognizers.recognize_choices("the second one", ["sev1", "sev2", "sev3"], None)
+        print(found[0].resolution.value)
+        print(getattr(sys.modules["recognizers_number"], "__firebreak_stand_in__", False))
+        from recognizers_date_time import recognize_datetime  # still works after the numbers loaded
+        print(bool(recognize_datetime("tomorrow at 5pm", "en-us")))
+    """)
+    assert out.splitlines() == ["True", "sev2", "False", "True"]
