@@ -87,7 +87,18 @@ class OutboxWorker:
         self._kick.set()
 
     async def run_forever(self, stop_event: asyncio.Event) -> None:
-        """Run until `stop_event` is set: on every kick, or every poll interval at the latest."""
+        """Run until `stop_event` is set: on every kick, or every poll interval at the latest.
+
+        First, rows a previous process claimed but never started go back to pending, so a crash
+        delays them by a restart, not by their claim's deadline. (Another replica's claims may
+        be released too; starting a row is conditional, so it is still sent once.)"""
+        try:
+            async with self._db.write() as session:
+                released = await store.release_claims(session)
+            if released:
+                log.info("outbox: %d claimed rows of an earlier run handed back", released)
+        except Exception:
+            log.exception("outbox could not release earlier claims")
         while not stop_event.is_set():
             self._kick.clear()
             try:
@@ -150,7 +161,6 @@ class OutboxWorker:
         queues = []
         for plan in batch.conversations:
             queue: list[OutboxMessage] = []
-            starting: list[OutboxMessage] = []
             for item in plan.send_now:
                 if isinstance(item, Digest):
                     queue.append(await self._add_digest(session, item, now=now, deadline=deadline, next_at=now))
@@ -158,8 +168,6 @@ class OutboxWorker:
                     report.digests += 1
                 else:
                     queue.append(item)
-                    starting.append(item)
-            await store.start_attempt(session, messages=starting, now=now)
             waiting: list[OutboxMessage] = []
             for item in plan.wait:
                 if isinstance(item, Digest):
@@ -197,6 +205,12 @@ class OutboxWorker:
         """POST one conversation's rows in order; stop and hold the rest on a retryable failure."""
         async with self._slots:
             for index, message in enumerate(queue):
+                async with self._db.write() as session:
+                    started = await store.start_sending(session, message=message, now=self._clock.now(),
+                                                        sending_for=self._sending_for)
+                if not started:  # its claim lapsed and another worker has it now
+                    log.info("outbox row no longer ours to send", extra={"outbox_id": message.id})
+                    continue
                 outcome = await self._deliver(message)
                 held = await self._record(message, outcome, queue[index + 1 :], report)
                 if held:
@@ -246,7 +260,7 @@ class OutboxWorker:
                 await store.mark_retry(session, message_id=message.id, attempt=attempt, next_at=next_at,
                                        error=outcome.error)
                 for later in rest:
-                    await store.release_unsent(session, message_id=later.id, attempt=later.attempts, next_at=next_at)
+                    await store.release_unsent(session, message_id=later.id, next_at=next_at)
                 await store.defer_conversation(session, conversation_id=message.conversation_id, until=next_at)
                 report.retried += 1
                 report.waiting += len(rest)

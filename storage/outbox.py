@@ -7,7 +7,10 @@ outcome. A row still `sending` after its deadline means the process died between
 the commit: it becomes `unknown` and is never resent, because a duplicate page is worse than a
 visible "delivery unknown".
 
-Statuses: pending -> sending -> sent | failed | unknown, or back to pending for a retry;
+Statuses: pending -> claimed -> sending -> sent | failed | unknown, or back to pending for a
+retry. `claimed` is a worker's plan to send soon; it becomes `sending` in its own small
+transaction right before the POST, so a crash leaves `sending` (outcome unknown, never resent)
+only on rows actually being POSTed, and claimed rows go back to pending to be sent after all;
 `bundled` = folded into the digest row named by `digest_id` (delivered there, not dropped);
 `cancelled` = no longer needed before it went (a page acknowledged while its e-mail waited).
 Plain SQLAlchemy, portable across SQLite and PostgreSQL.
@@ -28,13 +31,14 @@ from sqlmodel import Field, SQLModel
 from storage.types import UTCDateTime
 
 PENDING = "pending"
+CLAIMED = "claimed"
 SENDING = "sending"
 SENT = "sent"
 FAILED = "failed"
 UNKNOWN = "unknown"
 BUNDLED = "bundled"
 CANCELLED = "cancelled"
-STATUSES = (PENDING, SENDING, SENT, FAILED, UNKNOWN, BUNDLED, CANCELLED)
+STATUSES = (PENDING, CLAIMED, SENDING, SENT, FAILED, UNKNOWN, BUNDLED, CANCELLED)
 
 SEND = "send"
 UPDATE = "update"
@@ -149,11 +153,12 @@ async def enqueue(
 async def claim_due(
     session: AsyncSession, *, now: datetime, limit: int, sending_for: timedelta
 ) -> list[OutboxMessage]:
-    """Claim up to `limit` due pending rows, oldest first, as `sending` until now + sending_for.
+    """Claim up to `limit` due pending rows, oldest first, until now + sending_for at most.
 
     On PostgreSQL `FOR UPDATE SKIP LOCKED` lets two replicas claim side by side without ever
     taking the same row; SQLite renders no lock clause and relies on the writer's
-    `BEGIN IMMEDIATE`, which already makes the claim exclusive.
+    `BEGIN IMMEDIATE`, which already makes the claim exclusive. A claim is only a plan: each
+    row is started (`start_sending`) right before its POST.
     """
     held = select(ConversationHold.conversation_id).where(ConversationHold.until > now)
     stmt = (
@@ -167,18 +172,36 @@ async def claim_due(
     rows = list((await session.execute(stmt)).scalars().all())
     deadline = now + sending_for
     for row in rows:
-        row.status = SENDING
+        row.status = CLAIMED
         row.sending_deadline = deadline
     await session.flush()
     return rows
 
 
-async def start_attempt(session: AsyncSession, *, messages: Sequence[OutboxMessage], now: datetime) -> None:
-    """Count a delivery attempt on claimed rows about to be POSTed (the attempt fences outcomes)."""
-    for message in messages:
-        message.attempts += 1
-        message.last_attempt_at = now
-    await session.flush()
+async def start_sending(session: AsyncSession, *, message: OutboxMessage, now: datetime, sending_for: timedelta) -> bool:
+    """Mark a claimed row `sending` (one more attempt) just before its POST; False if it is no
+    longer this worker's to send (its claim lapsed and someone else took it)."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message.id, OutboxMessage.status == CLAIMED,
+               OutboxMessage.attempts == message.attempts)
+        .values(status=SENDING, attempts=message.attempts + 1, last_attempt_at=now,
+                sending_deadline=now + sending_for)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    message.attempts += 1
+    message.status = SENDING
+    return True
+
+
+async def release_claims(session: AsyncSession) -> int:
+    """Hand every claimed row back to pending (at start-up: a crashed worker's plans, never sent)."""
+    result = await session.execute(
+        update(OutboxMessage).where(OutboxMessage.status == CLAIMED)
+        .values(status=PENDING, sending_deadline=None).execution_options(synchronize_session=False))
+    return result.rowcount
 
 
 async def reschedule(session: AsyncSession, *, messages: Sequence[OutboxMessage], next_at: datetime) -> None:
@@ -190,15 +213,12 @@ async def reschedule(session: AsyncSession, *, messages: Sequence[OutboxMessage]
     await session.flush()
 
 
-async def release_unsent(
-    session: AsyncSession, *, message_id: int, attempt: int, next_at: datetime
-) -> bool:
-    """Undo `start_attempt` for a row that was never POSTed (its conversation got a 429 first)."""
+async def release_unsent(session: AsyncSession, *, message_id: int, next_at: datetime) -> bool:
+    """Hand a claimed row that was never POSTed back to pending (its conversation got a 429 first)."""
     result = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.attempts == attempt, OutboxMessage.status == SENDING)
-        .values(status=PENDING, next_at=next_at, sending_deadline=None,
-                attempts=attempt - 1, last_attempt_at=None)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == CLAIMED)
+        .values(status=PENDING, next_at=next_at, sending_deadline=None)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
@@ -220,8 +240,8 @@ async def add_digest(
 ) -> OutboxMessage:
     """Insert one digest row standing for claimed `members`, and mark them `bundled` into it.
 
-    With a `sending_deadline` the digest is born claimed (about to be POSTed, attempt 1);
-    without one it waits as pending until `next_at`. `created_at` is the oldest member's, so the
+    With a `sending_deadline` the digest is born claimed (about to be POSTed); without one it
+    waits as pending until `next_at`. `created_at` is the oldest member's, so the
     digest keeps their place in the conversation's order.
     """
     digest = OutboxMessage(
@@ -231,9 +251,9 @@ async def add_digest(
         payload_json=json.dumps(payload, separators=(",", ":"), sort_keys=True),
         bundle=bundle,
         incident_id=incident_id,
-        status=SENDING if sending_deadline else PENDING,
-        attempts=1 if sending_deadline else 0,
-        last_attempt_at=now if sending_deadline else None,
+        status=CLAIMED if sending_deadline else PENDING,
+        attempts=0,
+        last_attempt_at=None,
         next_at=next_at,
         sending_deadline=sending_deadline,
         created_at=created_at,
@@ -336,6 +356,12 @@ async def expire_stuck_sending(session: AsyncSession, *, now: datetime) -> list[
             )
             .execution_options(synchronize_session=False)
         )
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == CLAIMED, OutboxMessage.sending_deadline < now)
+        .values(status=PENDING, sending_deadline=None)
+        .execution_options(synchronize_session=False)
+    )
     return list(stuck)
 
 
@@ -402,6 +428,8 @@ async def next_due_at(session: AsyncSession) -> datetime | None:
 
 
 async def has_stuck_sending(session: AsyncSession, *, now: datetime) -> bool:
-    """Is any row still `sending` past its deadline? (A cheap read before taking the write lock.)"""
-    stmt = select(OutboxMessage.id).where(OutboxMessage.status == SENDING, OutboxMessage.sending_deadline < now).limit(1)
+    """Is any row still `sending` (or `claimed`) past its deadline? (A cheap read before taking
+    the write lock.)"""
+    stmt = select(OutboxMessage.id).where(OutboxMessage.status.in_((SENDING, CLAIMED)),
+                                          OutboxMessage.sending_deadline < now).limit(1)
     return (await session.execute(stmt)).first() is not None

@@ -188,8 +188,8 @@ async def test_a_row_left_sending_past_its_deadline_becomes_unknown_and_is_never
     await enqueue(db, clock, "page-1")
     # a replica claims and starts the POST, then dies before recording the outcome
     async with db.write() as session:
-        claimed = await store.claim_due(session, now=clock.now(), limit=10, sending_for=timedelta(seconds=60))
-        await store.start_attempt(session, messages=claimed, now=clock.now())
+        [claimed] = await store.claim_due(session, now=clock.now(), limit=10, sending_for=timedelta(seconds=60))
+        assert await store.start_sending(session, message=claimed, now=clock.now(), sending_for=timedelta(seconds=60))
     w = worker(db, sender, clock)
     clock.advance(seconds=59)
     assert (await w.run_once()).unknown == 0
@@ -201,6 +201,29 @@ async def test_a_row_left_sending_past_its_deadline_becomes_unknown_and_is_never
     clock.advance(hours=2)
     await w.run_once()
     assert sender.calls == []
+
+
+async def test_rows_claimed_but_never_started_by_a_dead_worker_are_sent_after_a_restart(db, clock):
+    sender = ScriptedSender(clock)
+    for key in ("page-1", "page-2"):
+        await enqueue(db, clock, key, conversation=f"conv-{key}")
+    # a worker claims both, starts the POST of page-1, and dies before page-2's turn
+    async with db.write() as session:
+        first, _second = await store.claim_due(session, now=clock.now(), limit=10, sending_for=timedelta(seconds=60))
+        assert await store.start_sending(session, message=first, now=clock.now(), sending_for=timedelta(seconds=60))
+    # the restarted process hands the untouched claim back at once and sends it; page-1 stays unknown-to-be
+    stop = asyncio.Event()
+    w = worker(db, sender, clock)
+    task = asyncio.create_task(w.run_forever(stop))
+    for _ in range(100):
+        if sender.keys():
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    w.kick()
+    await task
+    assert sender.keys() == ["page-2"]
+    assert (await row(db, "page-1")).status == "sending" and (await row(db, "page-2")).status == "sent"
 
 
 async def test_a_sender_that_raises_leaves_the_row_unknown_not_resent(db, clock):
@@ -359,4 +382,4 @@ async def test_claim_due_skip_locked_on_postgres_gives_concurrent_claimers_disjo
                 )
     assert len(mine) == 6 and len(theirs) == 4
     assert not {m.id for m in mine} & {m.id for m in theirs}
-    assert {r.status for r in await all_rows(db)} == {"sending"}
+    assert {r.status for r in await all_rows(db)} == {"claimed"}
