@@ -45,3 +45,8 @@ manifest: setup
 
 clean:
 	rm -rf $(VENV) build node_modules devTools test-output
+
+# 2,000 escalations falling due over 60 s: page lateness and event-loop stall (bench/escalation.py).
+.PHONY: bench-escalation
+bench-escalation: setup
+	$(BIN)/python bench/escalation.py
