@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -151,6 +152,10 @@ def create_app(
                 raise ConfigError(str(exc)) from exc
         background["outbox"] = asyncio.create_task(worker.run_forever(stopping), name="outbox")
         ticker.start()
+        # Everything built so far lives as long as the process: keep it out of the garbage
+        # collector's full passes, which otherwise stall the loop ~100 ms every few seconds.
+        gc.collect()
+        gc.freeze()
 
     async def on_cleanup(_app: web.Application) -> None:
         await ticker.stop()

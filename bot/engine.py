@@ -59,6 +59,9 @@ class Engine:
                 log.info("status update reminders sent for %s", ", ".join(f"INC-{i}" for i in reminded))
         self._alive_at = time.monotonic()
 
+    async def _ring(self) -> None:
+        self._wake.set()
+
     def kick(self) -> None:
         """Run a tick now (a commit just made an escalation due)."""
         self._wake.set()
@@ -85,7 +88,9 @@ class Engine:
         self._alive_at = time.monotonic()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="tick")
         self._scheduler = AsyncIOScheduler(timezone="UTC")
-        self._scheduler.add_job(self._wake.set, "interval", seconds=self._interval_s, coalesce=True,
+        # A coroutine job: AsyncIOScheduler runs it on the loop. A plain function would run in a
+        # worker thread, where setting an asyncio.Event is not safe (debug mode refuses it).
+        self._scheduler.add_job(self._ring, "interval", seconds=self._interval_s, coalesce=True,
                                 max_instances=1, misfire_grace_time=None, id="tick",
                                 next_run_time=datetime.now(timezone.utc))
         self._scheduler.start()

@@ -15,6 +15,8 @@ NOT_CONFIGURED = {
 class RoutingSender:
     """An OutboundSender that hands each row to the sender for its contact method."""
 
+    starts_itself = True  # every sender behind it calls about_to_send() before it delivers
+
     def __init__(self, *, teams: OutboundSender, email: OutboundSender | None = None,
                  webhook: OutboundSender | None = None) -> None:
         self._teams = teams

@@ -17,6 +17,8 @@ from datetime import timedelta
 
 from bot.clock import Clock
 from bot.domain.outbox import (
+    reset_start,
+    set_start,
     Batch,
     DeliveryOutcome,
     Digest,
@@ -205,16 +207,28 @@ class OutboxWorker:
         """POST one conversation's rows in order; stop and hold the rest on a retryable failure."""
         async with self._slots:
             for index, message in enumerate(queue):
-                async with self._db.write() as session:
-                    started = await store.start_sending(session, message=message, now=self._clock.now(),
-                                                        sending_for=self._sending_for)
-                if not started:  # its claim lapsed and another worker has it now
-                    log.info("outbox row no longer ours to send", extra={"outbox_id": message.id})
+                start = self._starter(message)
+                if not getattr(self._sender, "starts_itself", False) and not await start():
+                    continue  # its claim lapsed and another worker has it now
+                token = set_start(start)
+                try:
+                    outcome = await self._deliver(message)
+                finally:
+                    reset_start(token)
+                if start.lost:
                     continue
-                outcome = await self._deliver(message)
+                if not start.called:
+                    if outcome is None:  # failed before it could send anything: safe to retry, not "unknown"
+                        outcome = DeliveryOutcome.retryable(status_code=None, error="the sender failed before sending")
+                    if outcome.kind in ("retryable", "permanent"):
+                        async with self._db.write() as session:
+                            await store.count_unstarted_attempt(session, message=message, now=self._clock.now())
                 held = await self._record(message, outcome, queue[index + 1 :], report)
                 if held:
                     return
+
+    def _starter(self, message: OutboxMessage) -> "_Start":
+        return _Start(self, message)
 
     async def _deliver(self, message: OutboxMessage) -> DeliveryOutcome | None:
         """The sender's answer, or None when the outcome cannot be known."""
@@ -275,3 +289,26 @@ class OutboxWorker:
             report.failed += 1
             log.warning("outbox send failed", extra={**ids, "error": error})
             return False
+
+
+class _Start:
+    """Marks one claimed row `sending` in its own transaction, once, when the sender is about
+    to send (`bot.domain.outbox.about_to_send`)."""
+
+    def __init__(self, worker: OutboxWorker, message: OutboxMessage) -> None:
+        self._worker = worker
+        self._message = message
+        self.called = False
+        self.lost = False
+
+    async def __call__(self) -> bool:
+        if not self.called:
+            self.called = True
+            w = self._worker
+            async with w._db.write() as session:
+                started = await store.start_sending(session, message=self._message, now=w._clock.now(),
+                                                    sending_for=w._sending_for)
+            self.lost = not started
+            if self.lost:
+                log.info("outbox row no longer ours to send", extra={"outbox_id": self._message.id})
+        return not self.lost

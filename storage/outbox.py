@@ -196,6 +196,22 @@ async def start_sending(session: AsyncSession, *, message: OutboxMessage, now: d
     return True
 
 
+async def count_unstarted_attempt(session: AsyncSession, *, message: OutboxMessage, now: datetime) -> bool:
+    """Count an attempt that ended before the row was marked `sending` (the sender failed while
+    preparing, e.g. creating a 1:1 chat), so retries still give up after MAX_ATTEMPTS."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message.id, OutboxMessage.status == CLAIMED,
+               OutboxMessage.attempts == message.attempts)
+        .values(attempts=message.attempts + 1, last_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    message.attempts += 1
+    return True
+
+
 async def release_claims(session: AsyncSession) -> int:
     """Hand every claimed row back to pending (at start-up: a crashed worker's plans, never sent)."""
     result = await session.execute(
@@ -306,7 +322,9 @@ async def _finish(session: AsyncSession, message_id: int, attempt: int, **values
         .where(
             OutboxMessage.id == message_id,
             OutboxMessage.attempts == attempt,
-            OutboxMessage.status.in_(_IN_FLIGHT),
+            # CLAIMED: the sender decided before it had to send (nothing wanted, a refusal, or a
+            # 429 while preparing), so the row was never marked `sending`
+            OutboxMessage.status.in_((*_IN_FLIGHT, CLAIMED)),
         )
         .values(sending_deadline=None, **values)
         .execution_options(synchronize_session=False)

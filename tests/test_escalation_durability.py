@@ -23,9 +23,9 @@ What must hold, from the database and the connector's record:
 - each page card reached the connector within 2 s of max(its step, its process coming up).
 
 The scenario runs once (a module fixture, about 50 s); the first test checks all of the above
-but the pages lost to a crash, the second only those. The second is a strict xfail: it fails
-on a known bug (see its reason), and XPASSes, failing the run, once the bug is fixed, so the
-marker comes off with the fix.
+but the pages lost to a crash, the second only those: a row is marked `sending` only right
+before its POST (`bot.domain.outbox.about_to_send`), so a kill leaves at most the POSTs really
+in flight as "delivery unknown".
 
 Random choices come from a fixed seed (printed; FIREBREAK_DURABILITY_SEED replays another).
 Run alone: `.venv/bin/pytest -q -s tests/test_escalation_durability.py` (about a minute; `-s`
@@ -212,10 +212,6 @@ def test_escalations_fire_each_step_once_and_on_time_across_sigkills(scenario):
     assert not scenario.problems, "\n".join(scenario.problems) + "\n" + scenario.where
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a row is marked `sending` (OutboxWorker._deliver_conversation -> store.start_sending) before "
-    "TeamsSender._page's reads and 1:1 chat creation, with up to 16 deliveries at once, so a crash mid-burst "
-    "leaves every row being prepared `sending` -> `unknown`, never sent, though only one POST was in flight"))
 def test_a_crash_mid_send_loses_no_page_but_the_one_in_flight(scenario):
     assert not scenario.lost, "\n".join(scenario.lost) + "\n" + scenario.where
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, Union
@@ -273,11 +274,37 @@ class DeliveryOutcome:
         return cls("cancelled", error=why)
 
 
+# ---------------------------------------------------------------------------- the last moment
+
+Start = Callable[[], Awaitable[bool]]
+_START: ContextVar[Start | None] = ContextVar("firebreak_outbox_start", default=None)
+
+
+def set_start(start: Start | None) -> Token:
+    """The worker: for the delivery running in this context, `about_to_send` calls `start`."""
+    return _START.set(start)
+
+
+def reset_start(token: Token) -> None:
+    _START.reset(token)
+
+
+async def about_to_send() -> bool:
+    """A sender calls this right before the request that delivers (after its own reads and
+    set-up), so the row is marked `sending` as late as possible: a crash before this point
+    leaves the row to be sent after a restart, not lost as "delivery unknown". False: the row
+    is no longer this worker's (its claim lapsed and another took it); do not send."""
+    start = _START.get()
+    return True if start is None else await start()
+
+
 class OutboundSender(Protocol):
     """Posts one outbox row to Teams (or anywhere); the Teams implementation lives in bot/teams/.
 
     Must map every failure it understands to a DeliveryOutcome; an exception means "outcome
-    unknown" and the row is not resent.
+    unknown" and the row is not resent. A sender whose `starts_itself` is True calls
+    `about_to_send()` right before its delivering request; otherwise the worker marks the row
+    `sending` before calling `deliver`.
     """
 
     async def deliver(self, message: OutboxMessage) -> DeliveryOutcome: ...

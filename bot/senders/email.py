@@ -39,7 +39,7 @@ import aiosmtplib
 from bot.clock import Clock
 from bot.config import Settings
 from bot.domain.formatting import format_time
-from bot.domain.outbox import DeliveryOutcome
+from bot.domain.outbox import DeliveryOutcome, about_to_send
 from bot.domain.service import IncidentService
 from bot.senders.common import PageFacts, page_facts
 from storage.outbox import OutboxMessage
@@ -91,6 +91,8 @@ class SmtpSender:
         self._ack_secret = ack_secret
         self._clock = clock
 
+    starts_itself = True  # calls about_to_send() right before DATA
+
     async def deliver(self, message: OutboxMessage) -> DeliveryOutcome:
         now = self._clock.now()
         facts = await page_facts(self._service, message.payload, public_url=self._public_url,
@@ -121,6 +123,8 @@ class SmtpSender:
                 await client.mail(config.sender)
                 await client.rcpt(to)
                 stage = "data"
+                if not await about_to_send():  # marked `sending` only now: nothing was delivered before
+                    return DeliveryOutcome.cancelled("another worker has this row now")
                 await client.data(mail.as_bytes(policy=SMTP_POLICY))
         except aiosmtplib.SMTPResponseException as exc:
             return _refused(exc, stage=stage, config=config, to=to)

@@ -47,7 +47,7 @@ import aiohttp
 
 from bot.clock import Clock
 from bot.domain.formatting import incident_ref
-from bot.domain.outbox import DeliveryOutcome
+from bot.domain.outbox import DeliveryOutcome, about_to_send
 from bot.domain.service import IncidentService
 from bot.senders import is_loopback_host
 from bot.senders.common import PageFacts, page_facts
@@ -90,6 +90,8 @@ class WebhookSender:
         self._clock = clock or service.clock
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 5.0))
 
+    starts_itself = True  # calls about_to_send() right before the POST
+
     async def deliver(self, message: OutboxMessage) -> DeliveryOutcome:
         address = message.payload.get("address") or ""
         if not allowed_address(address):
@@ -111,6 +113,8 @@ class WebhookSender:
 
     async def _post(self, address: str, body: bytes, headers: dict[str, str], message: OutboxMessage) -> DeliveryOutcome:
         host = urlsplit(address).hostname or "?"
+        if not await about_to_send():  # marked `sending` only now: nothing was delivered before
+            return DeliveryOutcome.cancelled("another worker has this row now")
         try:
             async with self._session().post(address, data=body, headers=headers, timeout=self._timeout,
                                             allow_redirects=False, proxy=_proxy_for(address)) as response:

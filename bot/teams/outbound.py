@@ -19,7 +19,7 @@ from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ChannelAccount, Mention, ConversationAccount, ConversationParameters, ConversationReference
 
 from bot.domain import announcements, conversations, cover, oncall_watch, paging, setup
-from bot.domain.outbox import DeliveryOutcome
+from bot.domain.outbox import DeliveryOutcome, about_to_send
 from bot.domain.service import IncidentService
 from bot.domain.formatting import incident_ref
 from bot.domain.model import ROLE_LABELS, Role
@@ -36,6 +36,8 @@ RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 
 class TeamsSender:
     """Delivers outbox messages into stored Teams conversations."""
+
+    starts_itself = True  # calls about_to_send() right before the POST or PUT that delivers
 
     def __init__(self, *, adapter, app_id: str, service: IncidentService, dev: bool) -> None:
         self._adapter = adapter
@@ -104,7 +106,8 @@ class TeamsSender:
             activity.id = existing.activity_id
 
             async def update(ctx: TurnContext) -> None:
-                await ctx.update_activity(activity)
+                if await about_to_send():
+                    await ctx.update_activity(activity)
 
             await proactive(self._adapter, reference, self._app_id, update)
             return DeliveryOutcome.ok(existing.activity_id)
@@ -124,7 +127,8 @@ class TeamsSender:
         activity.id = activity_id
 
         async def update(ctx: TurnContext) -> None:
-            await ctx.update_activity(activity)
+            if await about_to_send():
+                await ctx.update_activity(activity)
 
         await proactive(self._adapter, reference, self._app_id, update)
         return DeliveryOutcome.ok(activity_id)
@@ -217,6 +221,8 @@ class TeamsSender:
         posted: dict[str, str] = {}
 
         async def post(ctx: TurnContext) -> None:
+            if not await about_to_send():
+                return
             if reference.conversation and reference.conversation.conversation_type == "channel":
                 client = ctx.turn_state[ctx.adapter.BOT_CONNECTOR_CLIENT_KEY]
                 result = await client.conversations.create_conversation(ConversationParameters(
