@@ -50,6 +50,8 @@ class Engine:
             stepped = await self._service.execute(lambda s, now: paging.run_due(s, plan=plan, now=now))
             if len(stepped) >= paging.STEPS_PER_TICK:
                 self.kick()  # more is due: run again at once instead of waiting a second
+            due_at = await self._service.read(paging_store.next_due_at)
+        self._wake_for(due_at, now)
         if plan.schedules and (self._watched_at is None or time.monotonic() - self._watched_at >= WATCH_EVERY_S):
             await self._service.execute(lambda s, now: oncall_watch.watch(s, plan=plan, now=now))
             self._watched_at = time.monotonic()
@@ -58,6 +60,15 @@ class Engine:
             if reminded:
                 log.info("status update reminders sent for %s", ", ".join(f"INC-{i}" for i in reminded))
         self._alive_at = time.monotonic()
+
+    def _wake_for(self, due_at: datetime | None, now: datetime) -> None:
+        """Wake again when the next escalation step is due, if that is before the next second:
+        a page due at 12:00:00.2 goes then, not at the next whole tick."""
+        if due_at is None or self._stopping or self._task is None:
+            return
+        delay = (due_at - now).total_seconds()
+        if 0 < delay < self._interval_s:
+            asyncio.get_running_loop().call_later(delay, self._wake.set)
 
     async def _ring(self) -> None:
         self._wake.set()
