@@ -39,13 +39,12 @@ import json
 import logging
 import urllib.request
 from collections.abc import Callable
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from bot.clock import Clock
+from bot.retry_after import parse_retry_after
 from bot.domain.formatting import incident_ref
 from bot.domain.outbox import DeliveryOutcome, about_to_send
 from bot.domain.service import IncidentService
@@ -120,7 +119,7 @@ class WebhookSender:
                                             allow_redirects=False, proxy=_proxy_for(address)) as response:
                 status = response.status
                 detail = " ".join((await response.text(errors="replace"))[:200].split())
-                retry_after = _retry_after(response.headers.get("Retry-After"))
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
         except aiohttp.ClientConnectorCertificateError:
             return DeliveryOutcome.permanent(f"the webhook host {host} presented a certificate this machine does not "
                                              "trust")
@@ -158,21 +157,6 @@ def page_body(facts: PageFacts) -> dict:
     if facts.ack_url:
         body["ack_url"] = facts.ack_url
     return body
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds (a number of seconds, or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        # An HTTP date is the gateway's wall-clock time, so it is compared with ours, not the injected Clock.
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
-    except (TypeError, ValueError):
-        return None
 
 
 def _proxy_for(url: str) -> str | None:

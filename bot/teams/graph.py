@@ -28,12 +28,12 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from time import time
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+
+from bot.retry_after import parse_retry_after
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 CREATE_PERMISSION = (
@@ -112,20 +112,6 @@ class GraphChannel:
             display_name=str(item.get("displayName") or ""),
             web_url=str(item.get("webUrl") or ""),
         )
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent or bad."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time())
-    except (TypeError, ValueError):
-        return None
 
 
 def _odata_quote(value: str) -> str:
