@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import copy
 import json
-import math
 import re
 import shutil
 import sqlite3
@@ -49,6 +48,7 @@ import aiohttp
 
 # bench/ is not a package: reuse bench/turns.py's process helpers from beside this file
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ms, percentile
 from turns import ROOT, cpu_seconds, free_port, rss_mib, start, wait_healthy
 
 FIXTURE = (ROOT.parent / "shared" / "fixtures" / "teams" / "playground-captured"
@@ -66,18 +66,6 @@ MARKER = re.compile(r"\bstorm(\d+)x\b")
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest rank, as in bench/turns.py (p99 of 200 values is the 2nd largest)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
-
-
-def ms(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value * 1000:.0f} ms"
 
 
 class Teams:

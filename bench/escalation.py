@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import random
 import shutil
@@ -49,6 +48,7 @@ import aiohttp
 
 # bench/ is not a package: reuse the helpers beside this file; the seeder imports the app
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ms, percentile
 from turns import ROOT, cpu_seconds, free_port, rss_mib, start, wait_healthy
 
 sys.path.insert(1, str(ROOT))
@@ -56,18 +56,6 @@ from paging_seed import Pending, Person, move_due, seed, write_plan
 
 PROBE_EVERY_S = 0.010
 TARGET_P99_S, TARGET_MAX_S, TARGET_STALL_S = 1.0, 2.0, 0.050
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest rank, as in bench/turns.py and bench/announce.py."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
-
-
-def ms(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value * 1000:.0f} ms"
 
 
 def utc_seconds(value: str) -> float:

@@ -34,6 +34,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from common import add_connector_routes  # run as a script: bench/ is on sys.path
+
 MEMBER = {"id": "29:bench-user", "objectId": "bench-aad", "name": "Bench User",
           "userPrincipalName": "bench@contoso.com", "email": "bench@contoso.com"}
 
@@ -138,20 +140,11 @@ class RecordingConnector:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=8 * 1024 * 1024)
         add = app.router.add_route
-        conv = "/v3/conversations/{conversation_id}"
         add("GET", "/_events", self.get_events)
         add("GET", "/_count", self.get_count)
         add("POST", "/_reset", self.post_reset)
         add("POST", "/_hold_next_page", self.post_hold)
-        add("GET", "/healthz", lambda _r: web.json_response({"status": "alive"}))
-        add("POST", "/v3/conversations", self.handle, name="create_conversation")
-        add("POST", f"{conv}/activities", self.handle, name="send")
-        add("POST", f"{conv}/activities/{{activity_id}}", self.handle, name="reply")
-        add("PUT", f"{conv}/activities/{{activity_id}}", self.handle, name="update")
-        add("DELETE", f"{conv}/activities/{{activity_id}}", self.handle, name="delete")
-        add("GET", f"{conv}/members/{{user_id}}", self.handle, name="member")
-        add("GET", f"{conv}/members", self.handle, name="members")
-        add("*", "/{tail:.*}", self.handle, name="unknown")
+        add_connector_routes(app, self.handle)
         return app
 
 

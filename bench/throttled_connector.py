@@ -46,6 +46,8 @@ from collections import deque
 
 from aiohttp import web
 
+from common import add_connector_routes  # run as a script: bench/ is on sys.path
+
 # (window length in seconds, requests allowed in it): Teams' per bot per thread limits
 LIMITS = ((1.0, 7), (2.0, 8), (30.0, 60), (3600.0, 1800))
 HORIZON = max(length for length, _ in LIMITS)
@@ -213,18 +215,9 @@ class ThrottledConnector:
         self.url = f"http://127.0.0.1:{port}/"
         app = web.Application(client_max_size=8 * 1024 * 1024)
         add = app.router.add_route
-        conv = "/v3/conversations/{conversation_id}"
         add("GET", "/_stats", self.get_stats)
         add("POST", "/_reset", self.post_reset)
-        add("GET", "/healthz", lambda _r: web.json_response({"status": "alive"}))
-        add("POST", "/v3/conversations", self.handle, name="create_conversation")
-        add("POST", f"{conv}/activities", self.handle, name="send")
-        add("POST", f"{conv}/activities/{{activity_id}}", self.handle, name="reply")
-        add("PUT", f"{conv}/activities/{{activity_id}}", self.handle, name="update")
-        add("DELETE", f"{conv}/activities/{{activity_id}}", self.handle, name="delete")
-        add("GET", f"{conv}/members/{{user_id}}", self.handle, name="member")
-        add("GET", f"{conv}/members", self.handle, name="members")
-        add("*", "/{tail:.*}", self.handle, name="unknown")
+        add_connector_routes(app, self.handle)
         return app
 
 
