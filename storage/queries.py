@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,6 +49,22 @@ async def open_incidents(session: AsyncSession, *, limit: int = 50) -> Sequence[
     """Open incidents, most severe first would need the plan; newest first here."""
     stmt = select(Incident).where(Incident.status.in_(OPEN)).order_by(Incident.id.desc()).limit(limit)
     return (await session.execute(stmt)).scalars().all()
+
+
+async def updates_overdue(session: AsyncSession, cutoffs: dict[str, datetime]) -> list[tuple[int, str, datetime]]:
+    """(number, severity, last update or declaration) of the open incidents with a home
+    conversation whose last update is at or before the cutoff given for their severity.
+    Plain rows from one query, so the tick can ask every second however many are open."""
+    if not cutoffs:
+        return []
+    last = func.coalesce(Incident.last_update_at, Incident.declared_at)
+    stmt = (
+        select(Incident.id, Incident.severity, last)
+        .where(Incident.status.in_(OPEN), Incident.home_conversation_id.is_not(None),
+               or_(*(and_(Incident.severity == severity, last <= cutoff) for severity, cutoff in cutoffs.items())))
+        .order_by(Incident.id)
+    )
+    return [(row[0], row[1], row[2]) for row in (await session.execute(stmt)).all()]
 
 
 async def count_open(session: AsyncSession) -> int:
@@ -96,6 +112,13 @@ def _insert_ignoring_duplicates(session: AsyncSession, table):
 async def key_claimed(session: AsyncSession, key: str) -> bool:
     """Whether `key` was claimed before (a read: no write lock)."""
     return (await session.execute(select(ProcessedKey.key).where(ProcessedKey.key == key))).first() is not None
+
+
+async def claimed_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    """Which of `keys` were claimed before (a read: no write lock)."""
+    if not keys:
+        return set()
+    return set((await session.execute(select(ProcessedKey.key).where(ProcessedKey.key.in_(list(keys))))).scalars())
 
 
 async def claim_key(session: AsyncSession, key: str, *, now: datetime, window: timedelta | None = None) -> bool:

@@ -24,40 +24,37 @@ def next_update_due(incident: Incident, every: timedelta) -> datetime:
     return (incident.last_update_at or incident.declared_at) + every
 
 
-def _overdue(incident: Incident, plan: Plan, now: datetime) -> datetime | None:
-    every = plan.severity(incident.severity).update_every if incident.severity in plan.severity_ids() else None
-    if every is None or incident.home_conversation_id is None:
-        return None
-    due = next_update_due(incident, every)
-    return due if due <= now else None
+def _cutoffs(plan: Plan, now: datetime) -> dict[str, datetime]:
+    """Per severity with a rhythm: an incident whose last update is at or before this is overdue."""
+    return {s.id: now - s.update_every for s in plan.severities if s.update_every is not None}
 
 
-def _reminder_key(incident: Incident, due: datetime) -> str:
-    return f"update-due:{incident.id}:{due.isoformat()}"
+async def _unreminded(session: AsyncSession, plan: Plan, now: datetime) -> list[tuple[int, datetime, str]]:
+    """(incident, due time, reminder key) of each overdue update not yet reminded. Two small
+    queries whatever the number of open incidents (the tick asks every second)."""
+    overdue = []
+    for incident_id, severity, last in await queries.updates_overdue(session, _cutoffs(plan, now)):
+        due = last + plan.severity(severity).update_every
+        overdue.append((incident_id, due, f"update-due:{incident_id}:{due.isoformat()}"))
+    claimed = await queries.claimed_keys(session, [key for _i, _due, key in overdue])
+    return [item for item in overdue if item[2] not in claimed]
 
 
 async def any_overdue(session: AsyncSession, *, plan: Plan, now: datetime) -> bool:
     """Whether some overdue update has not been reminded yet: a read-only look, so a tick takes
     the write lock only when there is a reminder to send (not every second while an incident
     stays overdue)."""
-    for incident in await queries.open_incidents(session, limit=500):
-        due = _overdue(incident, plan, now)
-        if due is not None and not await queries.key_claimed(session, _reminder_key(incident, due)):
-            return True
-    return False
+    return bool(await _unreminded(session, plan, now))
 
 
 async def remind_due(session: AsyncSession, *, plan: Plan, now: datetime) -> list[int]:
     """Remind every open incident whose update is overdue; returns the incidents reminded."""
     reminded: list[int] = []
-    for incident in await queries.open_incidents(session, limit=500):
-        due = _overdue(incident, plan, now)
-        if due is None:
+    for incident_id, due, key in await _unreminded(session, plan, now):
+        incident = await queries.get_incident(session, incident_id)
+        if incident is None or not await queries.claim_key(session, key, now=now):
             continue
         every = plan.severity(incident.severity).update_every
-        key = _reminder_key(incident, due)
-        if not await queries.claim_key(session, key, now=now):
-            continue
         roles = await queries.roles_of(session, incident.id)
         holder = roles.get(Role.COMMS_LEAD.value) or roles.get(Role.INCIDENT_MANAGER.value)
         who = holder.display_name if holder else "Incident manager"

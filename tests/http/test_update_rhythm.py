@@ -63,3 +63,23 @@ async def test_severities_without_a_rhythm_and_resolved_incidents_are_not_remind
 async def test_readyz_reports_the_tick(harness):
     ready = await harness.client.get("/readyz")
     assert ready.status == 200 and (await ready.json())["tick"] == "ok"
+
+
+async def test_an_overdue_update_is_found_however_many_incidents_are_open(harness, clock):
+    """The oldest open incident is the likeliest to be overdue: it must not fall outside a page
+    of newest incidents (the check once looked at the newest 500 only)."""
+    from storage.models import Incident
+
+    tick = harness.client.server.app[ENGINE_TICK_KEY].tick
+    await harness.say("declare Checkout slow sev1", GROUP)  # INC-1, sev1: an update every 30m
+    now = clock.now()
+
+    async def many(session, _now):
+        session.add_all(Incident(title=f"Minor {i}", severity="sev4", status="declared", declared_at=now,
+                                 updated_at=now, home_conversation_id=f"chat-{i}") for i in range(600))
+
+    await harness.service.execute(many)
+    clock.advance(minutes=31)
+    await tick()
+    [reminder] = await _reminders(harness)
+    assert reminder.key.startswith("update-due:1:") and reminder.incident_id == 1
