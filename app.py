@@ -27,6 +27,7 @@ from bot.logs import configure_logging
 from bot.plan import Plan, check_plan_file, format_problems, load_plan
 from bot.teams.adapter import build_adapter
 from bot.teams.all_actions import actions as card_actions
+from bot.teams.connector_api import ConnectorApi
 from bot.teams.context import TeamsServices
 from bot.teams.dialog_state import conversation_dialogs
 from bot.teams.handler import FirebreakBot, on_turn_error
@@ -90,7 +91,8 @@ def create_app(
     adapter = build_adapter(settings, openid_metadata_url=openid_metadata_url, transport=transport)
     publisher = CardPublisher(service=service)
     identity = IdentityResolver(service)
-    teams_sender = TeamsSender(adapter=adapter, app_id=settings.app_id, service=service, dev=settings.dev)
+    teams_sender = TeamsSender(adapter=adapter, app_id=settings.app_id, service=service, dev=settings.dev,
+                               api=ConnectorApi(adapter=adapter, app_id=settings.app_id, transport=transport))
 
     async def page_outcome(session, message, status, error, now) -> None:
         await paging.delivery_outcome(session, message=message, status=status, error=error, plan=service.plan, now=now)

@@ -16,7 +16,7 @@ from datetime import timezone
 import aiohttp
 
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
-from botbuilder.schema import Activity, ChannelAccount, Mention, ConversationAccount, ConversationParameters, ConversationReference
+from botbuilder.schema import ConversationReference
 
 from bot.domain import announcements, conversations, cover, oncall_watch, paging, setup
 from bot.domain.outbox import DeliveryOutcome, about_to_send
@@ -24,6 +24,8 @@ from bot.domain.service import IncidentService
 from bot.domain.formatting import incident_ref
 from bot.domain.model import ROLE_LABELS, Role
 from bot.teams.cards import announcement_card, incident_card
+from bot.teams import connector_api
+from bot.teams.connector_api import ConnectorApi, ConnectorHttpError
 from bot.teams.page_cards import cover_card, page_card
 from bot.teams.publisher import proactive
 from bot.teams.security import is_allowed_service_url
@@ -39,11 +41,12 @@ class TeamsSender:
 
     starts_itself = True  # calls about_to_send() right before the POST or PUT that delivers
 
-    def __init__(self, *, adapter, app_id: str, service: IncidentService, dev: bool) -> None:
+    def __init__(self, *, adapter, app_id: str, service: IncidentService, dev: bool, api: ConnectorApi) -> None:
         self._adapter = adapter
         self._app_id = app_id
         self._service = service
         self._dev = dev
+        self._api = api
 
     async def deliver(self, message: OutboxMessage) -> DeliveryOutcome:
         """Deliver one message. A timeout is raised, not mapped: the post may have landed, so
@@ -54,6 +57,11 @@ class TeamsSender:
             return DeliveryOutcome.retryable(status_code=None, error=f"cannot connect: {type(exc).__name__}")
         except (asyncio.TimeoutError, aiohttp.ClientError):
             raise
+        except ConnectorHttpError as exc:
+            if exc.status in RETRYABLE:
+                return DeliveryOutcome.retryable(status_code=exc.status, retry_after=exc.retry_after)
+            log.warning("outbox delivery refused: %s", exc.status, extra={"outbox_id": message.id})
+            return DeliveryOutcome.permanent(f"Bot Connector answered {exc.status}", status_code=exc.status)
         except Exception as exc:
             status = http_status_of(exc)
             if status in RETRYABLE:
@@ -75,14 +83,14 @@ class TeamsSender:
             if reference is None:
                 return DeliveryOutcome.permanent("no conversation to reach this person through (set up an incidents "
                                                  "channel, or have them message the bot once)")
-            return await self._post(reference, message.conversation_id, MessageFactory.text(payload["text"]))
+            return await self._post(reference, message.conversation_id, connector_api.message(payload["text"]))
         stored = await self._service.read(lambda s: conversations.stored_reference(s, message.conversation_id))
         if stored is None:
             return DeliveryOutcome.permanent(f"no stored conversation reference for {message.conversation_id}")
         reference_json, service_url = stored
         if not is_allowed_service_url(service_url, dev=self._dev):
             return DeliveryOutcome.permanent("stored serviceUrl is not an allowed Teams host")
-        reference = ConversationReference().deserialize(json.loads(reference_json))
+        reference = json.loads(reference_json)
         if payload.get("render") == announcements.RENDER:
             return await self._announce(reference, message.conversation_id, int(payload["incident_id"]))
         if payload.get("render") == conversations.CARD_RENDER:
@@ -95,23 +103,16 @@ class TeamsSender:
             payload = {**payload, "mentions": [list(p) for p in people]}
         return await self._post(reference, message.conversation_id, _plain_activity(payload))
 
-    async def _announce(self, reference: ConversationReference, channel_id: str, incident_id: int) -> DeliveryOutcome:
+    async def _announce(self, reference: dict, channel_id: str, incident_id: int) -> DeliveryOutcome:
         view = await self._service.view(incident_id)
         plan = self._service.plan
         people = await self._service.read(lambda s: announcements.mentions(s, plan=plan, severity=view.incident.severity))
         card = announcement_card(view, plan, mentions=people, space_url=view.incident.space_url)
-        activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
         existing = await self._service.read(lambda s: announcements.posted(s, incident_id))
         if existing is not None:
-            activity.id = existing.activity_id
-
-            async def update(ctx: TurnContext) -> None:
-                if await about_to_send():
-                    await ctx.update_activity(activity)
-
-            await proactive(self._adapter, reference, self._app_id, update)
+            await self._update(reference, existing.activity_id, card)
             return DeliveryOutcome.ok(existing.activity_id)
-        outcome = await self._post(reference, channel_id, activity)
+        outcome = await self._post(reference, channel_id, connector_api.message(cards=[card]))
         if outcome.remote_activity_id:
             name = await self._service.read(announcements.channel_name)
             await self._service.execute(lambda s, now: announcements.remember_posted(
@@ -119,10 +120,15 @@ class TeamsSender:
                 channel_name=name, now=now))
         return outcome
 
-    async def _update_card(self, reference: ConversationReference, incident_id: int, activity_id: str) -> DeliveryOutcome:
+    async def _update_card(self, reference: dict, incident_id: int, activity_id: str) -> DeliveryOutcome:
         """Replace a posted living card with one rendered from the incident's state now."""
         view = await self._service.view(incident_id)
         card = incident_card(view, self._service.plan, now=self._service.clock.now(), zone=timezone.utc)
+        await self._update(reference, activity_id, card)
+        return DeliveryOutcome.ok(activity_id)
+
+    async def _update(self, reference: dict, activity_id: str, card: dict) -> None:
+        """Replace a posted card in place (through the SDK: its PUT is retried on 429/5xx)."""
         activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
         activity.id = activity_id
 
@@ -130,8 +136,7 @@ class TeamsSender:
             if await about_to_send():
                 await ctx.update_activity(activity)
 
-        await proactive(self._adapter, reference, self._app_id, update)
-        return DeliveryOutcome.ok(activity_id)
+        await proactive(self._adapter, ConversationReference().deserialize(reference), self._app_id, update)
 
     async def _brief(self, personal_key: str, payload: dict) -> DeliveryOutcome:
         """Tell someone given a role, in a 1:1 chat (created through the incident's own
@@ -144,8 +149,7 @@ class TeamsSender:
             return DeliveryOutcome.permanent("no conversation to reach this person through")
         text = (f"You are now **{ROLE_LABELS[role].lower()}** of {incident_ref(view.id)}: {view.incident.title}. "
                 f"What the {ROLE_LABELS[role].lower()} does: {plan.role(role.value).duties}")
-        activity = MessageFactory.text(text)
-        activity.attachments = [CardFactory.adaptive_card(incident_card(view, plan, now=self._service.clock.now()))]
+        activity = connector_api.message(text, cards=[incident_card(view, plan, now=self._service.clock.now())])
         return await self._post(reference, personal_key, activity)
 
     async def _page(self, personal_key: str, payload: dict) -> DeliveryOutcome:
@@ -167,8 +171,7 @@ class TeamsSender:
             return DeliveryOutcome.permanent("no conversation to reach this person through")
         card = page_card(view, self._service.plan, escalation_id=escalation.id, page_id=page.id, level=page.level,
                          now=page.created_at)
-        activity = MessageFactory.text(f"🚨 You are paged for {incident_ref(view.id)}: {view.incident.title}")
-        activity.attachments = [CardFactory.adaptive_card(card)]
+        activity = connector_api.message(f"🚨 You are paged for {incident_ref(view.id)}: {view.incident.title}", cards=[card])
         return await self._post(reference, personal_key, activity)
 
     async def _cover(self, personal_key: str, payload: dict) -> DeliveryOutcome:
@@ -185,73 +188,43 @@ class TeamsSender:
         card = cover_card(request_id=request.id, requester=requester.name if requester else request.requester_email,
                           schedule_name=plan.schedule(request.schedule_id).name, start=request.starts_at,
                           end=request.ends_at)
-        activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
-        return await self._post(reference, personal_key, activity)
+        return await self._post(reference, personal_key, connector_api.message(cards=[card]))
 
-    async def _personal_reference(self, personal_key: str, user_aad: str, via: str | None) -> ConversationReference | None:
+    async def _personal_reference(self, personal_key: str, user_aad: str, via: str | None) -> dict | None:
+        """The stored reference of someone's 1:1 chat with the bot; created the first time through
+        the reference of a conversation they share with it (`via`), then stored."""
         stored = await self._service.read(lambda s: conversations.stored_reference(s, personal_key))
         if stored is not None:
-            return ConversationReference().deserialize(json.loads(stored[0]))
+            return json.loads(stored[0])
         home = await self._service.read(lambda s: conversations.stored_reference(s, via)) if via else None
         if home is None or not is_allowed_service_url(home[1], dev=self._dev):
             return None
-        reference = ConversationReference().deserialize(json.loads(home[0]))
-        created: dict[str, str] = {}
-
-        async def create(ctx: TurnContext) -> None:
-            client = ctx.turn_state[ctx.adapter.BOT_CONNECTOR_CLIENT_KEY]
-            result = await client.conversations.create_conversation(ConversationParameters(
-                is_group=False, bot=reference.bot, tenant_id=reference.conversation.tenant_id,
-                members=[ChannelAccount(id=user_aad)]))
-            created["id"] = result.id
-
-        await proactive(self._adapter, reference, self._app_id, create)
-        personal = ConversationReference().deserialize(reference.serialize())
-        personal.conversation = ConversationAccount(id=created["id"], conversation_type="personal",
-                                                    tenant_id=reference.conversation.tenant_id)
-        personal.user = ChannelAccount(id=user_aad)
-        personal.activity_id = None
+        reference = json.loads(home[0])
+        created = await self._api.create_conversation(reference, members=[user_aad])
+        tenant = (reference.get("conversation") or {}).get("tenantId")
+        personal = {**reference, "conversation": {"id": created["id"], "conversationType": "personal",
+                                                  **({"tenantId": tenant} if tenant else {})},
+                    "user": {"id": user_aad}}
+        personal.pop("activityId", None)
         await self._service.execute(lambda s, now: conversations.remember_conversation(
-            s, conversation_id=personal_key, tenant_id=personal.conversation.tenant_id, service_url=home[1],
-            conversation_type="personal", reference_json=json.dumps(personal.serialize(), sort_keys=True), now=now))
+            s, conversation_id=personal_key, tenant_id=tenant, service_url=home[1], conversation_type="personal",
+            reference_json=json.dumps(personal, sort_keys=True), now=now))
         return personal
 
-    async def _post(self, reference: ConversationReference, conversation_id: str, activity: Activity) -> DeliveryOutcome:
+    async def _post(self, reference: dict, conversation_id: str, activity: dict) -> DeliveryOutcome:
         """A new post (a channel: a new thread; a chat: a new message)."""
-        posted: dict[str, str] = {}
-
-        async def post(ctx: TurnContext) -> None:
-            if not await about_to_send():
-                return
-            if reference.conversation and reference.conversation.conversation_type == "channel":
-                client = ctx.turn_state[ctx.adapter.BOT_CONNECTOR_CLIENT_KEY]
-                result = await client.conversations.create_conversation(ConversationParameters(
-                    is_group=True, bot=reference.bot, tenant_id=reference.conversation.tenant_id,
-                    channel_data={"channel": {"id": conversation_id}}, activity=activity))
-                posted["id"] = result.activity_id or ""
-            else:
-                # a new message, not a reply to the continuation event the SDK makes up
-                outgoing = TurnContext.apply_conversation_reference(activity, reference)
-                outgoing.reply_to_id = None
-                [response] = await ctx.adapter.send_activities(ctx, [outgoing])
-                posted["id"] = response.id if response else ""
-
-        await proactive(self._adapter, reference, self._app_id, post)
-        return DeliveryOutcome.ok(posted.get("id") or None)
+        if not await about_to_send():
+            return DeliveryOutcome.ok(None)  # not ours any more; the worker ignores this outcome
+        if (reference.get("conversation") or {}).get("conversationType") == "channel":
+            created = await self._api.create_conversation(reference, channel_id=conversation_id, activity=activity)
+            return DeliveryOutcome.ok(created.get("activityId") or None)
+        return DeliveryOutcome.ok(await self._api.post_message(reference, activity) or None)
 
 
-def _plain_activity(payload: dict) -> Activity:
+def _plain_activity(payload: dict) -> dict:
     """A text message (digests and plain notices) with optional @mentions (`mentions`: pairs of
     AAD id and name, which Teams accepts as the mentioned id) and card attachments."""
     text = payload.get("text") or payload.get("summary") or ""
     people = [(aad, name) for aad, name in payload.get("mentions") or []]
-    if people:
-        text = " ".join(f"<at>{name}</at>" for _aad, name in people) + " " + text
-    activity = MessageFactory.text(text)
-    if people:
-        activity.entities = [Mention(mentioned=ChannelAccount(id=aad, name=name), text=f"<at>{name}</at>", type="mention")
-                             for aad, name in people]
-    cards = payload.get("cards") or []
-    if cards:
-        activity.attachments = [CardFactory.adaptive_card(card) for card in cards]
-    return activity
+    return connector_api.message(text, cards=payload.get("cards") or [], mentions=people)
+

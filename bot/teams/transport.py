@@ -40,7 +40,7 @@ MAX_ATTEMPTS = 3
 MAX_RETRY_AFTER_S = 5.0
 
 
-class _HeaderSink:
+class HeaderSink:
     """What `AppCredentials.signed_session` writes its Authorization header into."""
 
     def __init__(self) -> None:
@@ -55,7 +55,7 @@ class CredentialsPolicy(AsyncHTTPPolicy):
         self._credentials = credentials
 
     async def send(self, request: Request, **kwargs: Any) -> Response:
-        sink = _HeaderSink()
+        sink = HeaderSink()
         self._credentials.signed_session(sink)  # sets or omits Authorization (dev mode: omits)
         request.http_request.headers.update(sink.headers)
         return await self.next.send(request, **kwargs)
@@ -83,6 +83,20 @@ class ConnectorTransport:
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
         self._ssl: ssl.SSLContext | bool = _ssl_context()
+        self._proxies: dict[str, str | None] = {}
+
+    @property
+    def ssl(self) -> ssl.SSLContext | bool:
+        return self._ssl
+
+    def proxy_for(self, url: str) -> str | None:
+        """The proxy for `url` from the environment (NO_PROXY honoured), resolved once per host."""
+        host = url.split("/", 3)[:3]
+        key = "/".join(host)
+        if key not in self._proxies:
+            proxies = get_environ_proxies(url)
+            self._proxies[key] = proxies.get("https") if url.startswith("https") else proxies.get("http")
+        return self._proxies[key]
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -100,9 +114,7 @@ class ConnectorTransport:
         policies = [config.user_agent_policy, RawDeserializer(), config.http_logger_policy]
         if config.credentials is not None:
             policies.insert(1, CredentialsPolicy(config.credentials))
-        proxies = get_environ_proxies(service_url)
-        proxy = proxies.get("https") if service_url.startswith("https") else proxies.get("http")
-        config.pipeline = AsyncPipeline(policies, _Sender(self, proxy=proxy))
+        config.pipeline = AsyncPipeline(policies, _Sender(self, proxy=self.proxy_for(service_url)))
 
 
 class _Sender(AsyncHTTPSender):
