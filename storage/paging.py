@@ -19,6 +19,7 @@ from sqlalchemy import Column, Index, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
+from storage.models import Incident
 from storage.types import UTCDateTime
 
 ACTIVE = "active"
@@ -125,6 +126,17 @@ async def escalations_of(session: AsyncSession, incident_id: int, *, active_only
 
 async def get_page(session: AsyncSession, page_id: int) -> PageRecord | None:
     return await session.get(PageRecord, page_id)
+
+
+async def page_in_context(session: AsyncSession, page_id: int) -> tuple[PageRecord, str, Incident] | None:
+    """A page with its escalation's status and its incident, in one query (a sender's last
+    look before it speaks)."""
+    stmt = (select(PageRecord, Escalation.status, Incident)
+            .join(Escalation, Escalation.id == PageRecord.escalation_id)
+            .join(Incident, Incident.id == PageRecord.incident_id)
+            .where(PageRecord.id == page_id))
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1], row[2]) if row is not None else None
 
 
 async def pages_of(session: AsyncSession, escalation_id: int) -> Sequence[PageRecord]:

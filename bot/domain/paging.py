@@ -28,6 +28,7 @@ from bot.errors import NotFound
 from bot.plan import Plan
 from bot.plan_model import Contact
 from storage import outbox, paging as store, queries
+from storage.models import Incident
 from storage.paging import Escalation, PageRecord
 
 PAGE_RENDER = "page"
@@ -256,12 +257,18 @@ async def stop_for_incident(session: AsyncSession, *, incident_id: int, reason: 
 
 
 async def page_and_escalation(session: AsyncSession, page_id: int) -> tuple[PageRecord, Escalation] | None:
-    """A page and its escalation (for the sender's last check before it speaks)."""
+    """A page and its escalation (the e-mail and webhook senders, the acknowledge link)."""
     page = await store.get_page(session, page_id)
     if page is None:
         return None
     escalation = await store.get_escalation(session, page.escalation_id)
     return (page, escalation) if escalation is not None else None
+
+
+async def page_to_deliver(session: AsyncSession, page_id: int) -> tuple[PageRecord, str, Incident] | None:
+    """A page, its escalation's status and its incident (for the sender's last check before it
+    speaks, and for the card)."""
+    return await store.page_in_context(session, page_id)
 
 
 async def delivery_outcome(session: AsyncSession, *, message: outbox.OutboxMessage, status: str, error: str | None,

@@ -156,22 +156,29 @@ class TeamsSender:
         """A page in the person's 1:1 chat: the page card with Acknowledge / Escalate now / I can't.
         Checked against the escalation first, so an acknowledged page is never sent."""
         page_id = int(payload["page_id"])
-        found = await self._service.read(lambda s: paging.page_and_escalation(s, page_id))
+
+        async def facts(session):  # one read: the page, its escalation and incident, the chat
+            found = await paging.page_to_deliver(session, page_id)
+            chat = await conversations.stored_reference(session, personal_key) if found is not None else None
+            return found, chat
+
+        found, chat = await self._service.read(facts)
         if found is None:
             return DeliveryOutcome.cancelled("the page no longer exists")
-        page, escalation = found
-        if page.status == "acknowledged" or escalation.status in ("acknowledged", "stopped"):
-            return DeliveryOutcome.cancelled(f"not needed: the escalation is {escalation.status}")
+        page, escalation_status, incident = found
+        if page.status == "acknowledged" or escalation_status in ("acknowledged", "stopped"):
+            return DeliveryOutcome.cancelled(f"not needed: the escalation is {escalation_status}")
         if not payload.get("user_aad"):
             return DeliveryOutcome.permanent(f"{payload.get('email')} has not been seen in Teams yet (install the app "
                                              "for them, or add them to a team where it is installed)")
-        view = await self._service.view(page.incident_id)
-        reference = await self._personal_reference(personal_key, payload["user_aad"], view.incident.home_conversation_id)
+        reference = (json.loads(chat[0]) if chat is not None
+                     else await self._personal_reference(personal_key, payload["user_aad"], incident.home_conversation_id))
         if reference is None:
             return DeliveryOutcome.permanent("no conversation to reach this person through")
-        card = page_card(view, self._service.plan, escalation_id=escalation.id, page_id=page.id, level=page.level,
-                         now=page.created_at)
-        activity = connector_api.message(f"🚨 You are paged for {incident_ref(view.id)}: {view.incident.title}", cards=[card])
+        card = page_card(incident, self._service.plan, escalation_id=page.escalation_id, page_id=page.id,
+                         level=page.level, now=page.created_at)
+        activity = connector_api.message(f"🚨 You are paged for {incident_ref(incident.id)}: {incident.title}",
+                                         cards=[card])
         return await self._post(reference, personal_key, activity)
 
     async def _cover(self, personal_key: str, payload: dict) -> DeliveryOutcome:

@@ -20,7 +20,7 @@ def _ids(ctx: ActionContext) -> tuple[int, int]:
 async def _card(ctx: ActionContext, escalation_id: int, page_id: int, state: str) -> dict:
     page = await ctx.app.service.read(lambda s: store.get_page(s, page_id))
     view = await ctx.app.service.view(page.incident_id if page else ctx.incident_id)
-    return page_card(view, ctx.app.service.plan, escalation_id=escalation_id, page_id=page_id,
+    return page_card(view.incident, ctx.app.service.plan, escalation_id=escalation_id, page_id=page_id,
                      level=page.level if page else 0, now=page.created_at if page else ctx.app.service.clock.now(),
                      state=state)
 

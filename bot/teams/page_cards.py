@@ -5,18 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.domain.formatting import format_time, incident_ref
-from bot.domain.model import IncidentView
 from bot.plan import Plan
+from storage.models import Incident
 
 
-def page_card(view: IncidentView, plan: Plan, *, escalation_id: int, page_id: int, level: int, now: datetime,
+def page_card(inc: Incident, plan: Plan, *, escalation_id: int, page_id: int, level: int, now: datetime,
               state: str = "active") -> dict:
     """Adaptive Card 1.5 for one page; `state` other than active replaces the buttons with the outcome."""
-    inc = view.incident
     sev = plan.severity(inc.severity) if inc.severity in plan.severity_ids() else None
-    data = {"escalation_id": escalation_id, "page_id": page_id, "incident_id": view.id}
+    data = {"escalation_id": escalation_id, "page_id": page_id, "incident_id": inc.id}
     body: list[dict] = [
-        {"type": "TextBlock", "text": f"🚨 Page: {incident_ref(view.id)}", "weight": "Bolder", "size": "Large",
+        {"type": "TextBlock", "text": f"🚨 Page: {incident_ref(inc.id)}", "weight": "Bolder", "size": "Large",
          "color": "Attention", "wrap": True},
         {"type": "TextBlock", "text": inc.title, "wrap": True, "weight": "Bolder"},
         {"type": "FactSet", "facts": [
