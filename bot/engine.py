@@ -23,7 +23,8 @@ from storage import paging as paging_store
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
 STALE_AFTER_S = 10.0
-WATCH_EVERY_S = 30.0  # gap warnings and handoff digests: minutes matter, not seconds
+WATCH_EVERY_S = 30.0
+MIN_STEP_GAP_S = 0.1  # gap warnings and handoff digests: minutes matter, not seconds
 
 
 class Engine:
@@ -39,19 +40,24 @@ class Engine:
         self._stopping = False
         self._task: asyncio.Task | None = None
         self._watched_at: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._full = True  # the first pass does everything; then the clock asks for it every second
         self.first_tick_done = asyncio.Event()  # for tests and start-up checks: one full pass has run
 
-    async def tick(self) -> None:
-        """One pass over time-driven work; each step in its own transaction."""
+    async def tick(self, *, full: bool = True) -> None:
+        """One pass over time-driven work; each step in its own transaction. `full=False` (a
+        wake-up because an escalation step is due) runs only the escalations: the reminders
+        and the schedule watch run on the once-a-second clock."""
         plan = self._service.plan
         now = self._clock.now()
-        due_at = await self._service.read(paging_store.next_due_at)
+        due_at = await self._service.read(paging_store.next_due_at) if full else now
         if due_at is not None and due_at <= now:
-            stepped = await self._service.execute(lambda s, now: paging.run_due(s, plan=plan, now=now))
+            stepped, due_at = await self._service.execute(lambda s, now: self._step(s, plan, now))
             if len(stepped) >= paging.STEPS_PER_TICK:
                 self.kick()  # more is due: run again at once instead of waiting a second
-            due_at = await self._service.read(paging_store.next_due_at)
         self._wake_for(due_at, now)
+        if not full:
+            return
         if plan.schedules and (self._watched_at is None or time.monotonic() - self._watched_at >= WATCH_EVERY_S):
             await self._service.execute(lambda s, now: oncall_watch.watch(s, plan=plan, now=now))
             self._watched_at = time.monotonic()
@@ -61,16 +67,30 @@ class Engine:
                 log.info("status update reminders sent for %s", ", ".join(f"INC-{i}" for i in reminded))
         self._alive_at = time.monotonic()
 
+    @staticmethod
+    async def _step(session, plan, now: datetime) -> tuple[list[int], datetime | None]:
+        """Run the due escalation steps and say when the next one is due, in one transaction."""
+        stepped = await paging.run_due(session, plan=plan, now=now)
+        return stepped, await paging_store.next_due_at(session)
+
     def _wake_for(self, due_at: datetime | None, now: datetime) -> None:
         """Wake again when the next escalation step is due, if that is before the next second:
-        a page due at 12:00:00.2 goes then, not at the next whole tick."""
+        a page due at 12:00:00.2 goes then, not at the next whole tick. Steps falling due close
+        together are taken together, at most one pass per MIN_STEP_GAP_S: each pass costs a
+        transaction whatever it steps, and a page 0.1 s later is not a later page."""
         if due_at is None or self._stopping or self._task is None:
             return
-        delay = (due_at - now).total_seconds()
-        if 0 < delay < self._interval_s:
-            asyncio.get_running_loop().call_later(delay, self._wake.set)
+        delay = max((due_at - now).total_seconds(), MIN_STEP_GAP_S)
+        if delay < self._interval_s:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = asyncio.get_running_loop().call_later(delay, self._due)
+
+    def _due(self) -> None:
+        self._wake.set()
 
     async def _ring(self) -> None:
+        self._full = True
         self._wake.set()
 
     def kick(self) -> None:
@@ -88,8 +108,9 @@ class Engine:
             self._wake.clear()
             if self._stopping:
                 return
+            full, self._full = self._full, False
             try:
-                await self.tick()
+                await self.tick(full=full)
             except Exception:  # the next tick tries again; the failure is logged with its traceback
                 log.exception("tick failed")
             self.first_tick_done.set()

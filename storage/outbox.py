@@ -150,6 +150,20 @@ async def enqueue(
     return (await session.execute(select(OutboxMessage.id).where(OutboxMessage.key == key))).scalar_one()
 
 
+async def enqueue_new(session: AsyncSession, *, messages: Sequence[dict], now: datetime) -> None:
+    """Add several `send` messages in one statement, each a dict of `key`, `conversation_id`,
+    `payload` and optionally `incident_id`, `bundle`, `not_before`. A key enqueued before is
+    skipped, as in `enqueue`; no ids are returned (the tick's hot path does not need them)."""
+    if not messages:
+        return
+    rows = [{"key": m["key"], "conversation_id": m["conversation_id"], "kind": SEND, "target_activity_id": None,
+             "payload_json": json.dumps(m["payload"], separators=(",", ":"), sort_keys=True),
+             "bundle": m.get("bundle"), "incident_id": m.get("incident_id"), "status": PENDING, "attempts": 0,
+             "next_at": m.get("not_before") or now, "created_at": now} for m in messages]
+    await session.execute(_insert_ignoring_duplicates(session, OutboxMessage.__table__), rows)
+    session.info[ENQUEUED] = True
+
+
 async def cancel_pending(session: AsyncSession, *, key_prefixes: Sequence[str]) -> int:
     """Mark not-yet-sent rows whose key starts with one of `key_prefixes` as cancelled (a page
     acknowledged before its e-mail went); returns how many. Rows in flight are left alone."""

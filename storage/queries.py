@@ -72,6 +72,23 @@ async def count_open(session: AsyncSession) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
+async def incident_homes(session: AsyncSession, incident_ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+    """Number -> (status, home conversation) of these incidents, in one query."""
+    if not incident_ids:
+        return {}
+    stmt = select(Incident.id, Incident.status, Incident.home_conversation_id).where(Incident.id.in_(list(incident_ids)))
+    return {row[0]: (row[1], row[2]) for row in (await session.execute(stmt)).all()}
+
+
+async def role_emails(session: AsyncSession, incident_ids: Sequence[int], role: str) -> dict[int, str]:
+    """Number -> e-mail of the holder of `role` (where it has one), for these incidents at once."""
+    if not incident_ids:
+        return {}
+    stmt = select(IncidentRole.incident_id, IncidentRole.email).where(
+        IncidentRole.incident_id.in_(list(incident_ids)), IncidentRole.role == role)
+    return {row[0]: row[1] for row in (await session.execute(stmt)).all() if row[1]}
+
+
 async def roles_of(session: AsyncSession, incident_id: int) -> dict[str, IncidentRole]:
     """Role key -> current holder."""
     stmt = select(IncidentRole).where(IncidentRole.incident_id == incident_id)

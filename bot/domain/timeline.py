@@ -53,19 +53,21 @@ async def record(
     A plain INSERT rather than the ORM's unit of work: events are never read back in the same
     transaction, and this runs on every turn.
     """
-    await session.execute(
-        insert(TimelineEvent.__table__).values(
-            incident_id=incident_id,
-            at=now,
-            kind=kind,
-            source=str(source),
-            actor_aad=actor.aad_id,
-            actor_name=actor.display,
-            old_value=old,
-            new_value=new,
-            text=text,
-        )
-    )
+    await session.execute(insert(TimelineEvent.__table__).values(
+        event(incident_id=incident_id, kind=kind, source=source, actor=actor, now=now, old=old, new=new, text=text)))
+
+
+def event(*, incident_id: int, kind: str, source: Source | str, actor: Actor, now: datetime, old: str | None = None,
+          new: str | None = None, text: str | None = None) -> dict:
+    """One timeline row, for `record_all`."""
+    return {"incident_id": incident_id, "at": now, "kind": kind, "source": str(source), "actor_aad": actor.aad_id,
+            "actor_name": actor.display, "old_value": old, "new_value": new, "text": text}
+
+
+async def record_all(session: AsyncSession, events: list[dict]) -> None:
+    """Append several events (`event(...)` rows) in one statement, in the caller's transaction."""
+    if events:
+        await session.execute(insert(TimelineEvent.__table__), events)
 
 
 _PREFIXED = {

@@ -20,8 +20,8 @@ async def test_the_clock_wakes_the_tick_on_the_event_loop_even_in_debug_mode():
     class Counting(Engine):
         ticks = 0
 
-        async def tick(self) -> None:
-            Counting.ticks += 1
+        async def tick(self, *, full: bool = True) -> None:
+            Counting.ticks += full
 
     asyncio.get_running_loop().set_debug(True)  # refuses an Event set from another thread
     engine = Counting(service=None, clock=FakeClock(), interval_s=0.05)  # type: ignore[arg-type]
