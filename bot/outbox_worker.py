@@ -5,6 +5,11 @@ and plan (rows to send now are `sending` with a deadline when it commits), then 
 no transaction open, then one small transaction per outcome. Conversations are delivered
 concurrently; within a conversation strictly in order, and a retryable failure holds the rest
 of that conversation until the retry, so nothing overtakes it.
+
+One slow conversation does not hold up the others: `run_forever` waits at most
+STRAGGLER_WAIT_S for a batch, then claims the next one while the slow conversation's POST goes
+on in the background (bounded by the send timeout). A conversation with a row claimed or being
+sent is never claimed again until that row is finished, so its order still holds.
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ from storage.db import Database
 from storage.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
+STRAGGLER_WAIT_S = 1.0
 
 OutcomeObserver = Callable[..., Awaitable[None]]
 """`(session, message, status, error, now)`: called in the transaction that stores a final
@@ -83,6 +89,7 @@ class OutboxWorker:
         self._poll_interval_s = poll_interval_s
         self._rng = rng
         self._kick = asyncio.Event()
+        self._in_flight: set[asyncio.Task] = set()
 
     def kick(self) -> None:
         """Ask `run_forever` to run now (a commit just enqueued something)."""
@@ -101,24 +108,31 @@ class OutboxWorker:
                 log.info("outbox: %d claimed rows of an earlier run handed back", released)
         except Exception:
             log.exception("outbox could not release earlier claims")
-        while not stop_event.is_set():
-            self._kick.clear()
-            try:
-                report = await self.run_once()
-            except Exception:  # keep delivering; the failure is in the log with its traceback
-                log.exception("outbox run failed")
-                report = None
-            if report is not None and report.claimed >= self._batch_size:
-                continue  # more is due right away
-            waiters = [asyncio.ensure_future(self._kick.wait()), asyncio.ensure_future(stop_event.wait())]
-            try:
-                await asyncio.wait(waiters, timeout=self._poll_interval_s, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiter in waiters:
-                    waiter.cancel()
+        try:
+            while not stop_event.is_set():
+                self._kick.clear()
+                try:
+                    report = await self.run_once(wait_s=STRAGGLER_WAIT_S)
+                except Exception:  # keep delivering; the failure is in the log with its traceback
+                    log.exception("outbox run failed")
+                    report = None
+                if report is not None and report.claimed >= self._batch_size:
+                    continue  # more is due right away
+                waiters = [asyncio.ensure_future(self._kick.wait()), asyncio.ensure_future(stop_event.wait())]
+                try:
+                    await asyncio.wait(waiters, timeout=self._poll_interval_s, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in waiters:
+                        waiter.cancel()
+        finally:
+            if self._in_flight:  # let slow sends finish and record their outcome (bounded by the send timeout)
+                await asyncio.gather(*self._in_flight, return_exceptions=True)
 
-    async def run_once(self) -> RunReport:
-        """Expire stuck rows, claim and plan one batch, deliver it, record every outcome."""
+    async def run_once(self, *, wait_s: float | None = None) -> RunReport:
+        """Expire stuck rows, claim and plan one batch, deliver it, record every outcome.
+
+        With `wait_s`, return after that long even if some conversations are still sending;
+        they finish in the background (and their outcomes still reach the report)."""
         report = RunReport()
         now = self._clock.now()
         # Most runs find nothing to do: find that out with reads, without taking the write lock.
@@ -149,13 +163,18 @@ class OutboxWorker:
             batch = plan_batch(due=due, recent_by_conversation=recent, now=now, shaper=self._shaper)
             queues = await self._persist_plan(session, batch, report, now=now)
 
-        results = await asyncio.gather(
-            *(self._deliver_conversation(queue, report) for queue in queues if queue), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                log.error("outbox delivery failed to record an outcome", exc_info=result)
+        tasks = [asyncio.ensure_future(self._deliver_conversation(queue, report)) for queue in queues if queue]
+        for task in tasks:
+            self._in_flight.add(task)
+            task.add_done_callback(self._delivered)
+        if tasks:
+            await asyncio.wait(tasks, timeout=wait_s)
         return report
+
+    def _delivered(self, task: asyncio.Task) -> None:
+        self._in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("outbox delivery failed to record an outcome", exc_info=task.exception())
 
     async def _persist_plan(self, session, batch: Batch, report: RunReport, *, now) -> list[list[OutboxMessage]]:
         """Write the plan in the claim transaction; return the rows to POST, per conversation."""

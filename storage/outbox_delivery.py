@@ -24,16 +24,20 @@ async def claim_due(
 ) -> list[OutboxMessage]:
     """Claim up to `limit` due pending rows, oldest first, until now + sending_for at most.
 
+    A conversation with a row still claimed or being sent (a slow POST, or another replica's
+    batch) is skipped, so its rows go strictly in order.
+
     On PostgreSQL `FOR UPDATE SKIP LOCKED` lets two replicas claim side by side without ever
     taking the same row; SQLite renders no lock clause and relies on the writer's
     `BEGIN IMMEDIATE`, which already makes the claim exclusive. A claim is only a plan: each
     row is started (`start_sending`) right before its POST.
     """
     held = select(ConversationHold.conversation_id).where(ConversationHold.until > now)
+    busy = select(OutboxMessage.conversation_id).where(OutboxMessage.status.in_((CLAIMED, SENDING)))
     stmt = (
         select(OutboxMessage)
         .where(OutboxMessage.status == PENDING, OutboxMessage.next_at <= now,
-               OutboxMessage.conversation_id.not_in(held))
+               OutboxMessage.conversation_id.not_in(held), OutboxMessage.conversation_id.not_in(busy))
         .order_by(OutboxMessage.next_at, OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True, of=OutboxMessage)

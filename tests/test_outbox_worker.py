@@ -312,6 +312,48 @@ async def test_run_forever_wakes_on_kick_and_stops(db, clock):
     await asyncio.wait_for(task, 2)
 
 
+async def test_a_slow_conversation_does_not_hold_up_the_others_and_keeps_its_order(db, clock):
+    """A Bot Connector call that hangs (up to the send timeout) delays its own conversation only."""
+    release = asyncio.Event()
+
+    class OneSlow(ScriptedSender):
+        async def deliver(self, message):
+            outcome = await super().deliver(message)
+            if message.key == "slow-1":
+                await release.wait()
+            return outcome
+
+    async def until(condition):
+        for _ in range(300):
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"not delivered in time: {sender.keys()}")
+
+    sender = OneSlow(clock)
+    w = OutboxWorker(db=db, sender=sender, clock=clock, poll_interval_s=0.05)
+    stop = asyncio.Event()
+    task = asyncio.create_task(w.run_forever(stop))
+    try:
+        await enqueue(db, clock, "slow-1", conversation="conv-slow")
+        w.kick()
+        await until(lambda: "slow-1" in sender.keys())
+        await enqueue(db, clock, "slow-2", conversation="conv-slow")
+        await enqueue(db, clock, "fast-1", conversation="conv-fast")
+        w.kick()
+        await until(lambda: "fast-1" in sender.keys())  # while slow-1 still hangs
+        assert "slow-2" not in sender.keys()  # nothing overtakes the slow row in its own chat
+        assert (await row(db, "fast-1")).status == "sent"
+        release.set()
+        await until(lambda: "slow-2" in sender.keys())
+        assert sender.keys() == ["slow-1", "fast-1", "slow-2"]
+    finally:
+        release.set()
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert {r.status for r in await all_rows(db)} == {"sent"}
+
+
 async def test_a_send_that_hangs_past_its_timeout_is_unknown(db, clock):
     class Hanging(ScriptedSender):
         async def deliver(self, message):
