@@ -1,8 +1,9 @@
 """Delivers the outbox: claim due rows, shape them to Teams' rate limits, send, record outcomes.
 
 Transactions stay short and never span a network call: one to expire stuck rows, one to claim
-and plan (rows to send now are `sending` with a deadline when it commits), then the POSTs with
-no transaction open, then one small transaction per outcome. Conversations are delivered
+and plan, then per message a small write right before its POST (`sending`, with a deadline)
+and one for its outcome. Those per-message writes of conversations delivered side by side
+share transactions (`storage.group_commit`), so a burst costs a few commits, not two per page. Conversations are delivered
 concurrently; within a conversation strictly in order, and a retryable failure holds the rest
 of that conversation until the retry, so nothing overtakes it.
 
@@ -35,6 +36,7 @@ from bot.domain.outbox import (
 )
 from storage import outbox as store
 from storage.db import Database
+from storage.group_commit import GroupCommit
 from storage.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,7 @@ class OutboxWorker:
         self._rng = rng
         self._kick = asyncio.Event()
         self._in_flight: set[asyncio.Task] = set()
+        self._group = GroupCommit(db)  # the per-message writes of concurrent conversations share transactions
 
     def kick(self) -> None:
         """Ask `run_forever` to run now (a commit just enqueued something)."""
@@ -268,51 +271,67 @@ class OutboxWorker:
     async def _record(
         self, message: OutboxMessage, outcome: DeliveryOutcome | None, rest: list[OutboxMessage], report: RunReport
     ) -> bool:
-        """Store one outcome in its own transaction; True when the rest of the queue is held."""
+        """Store one outcome (in a transaction shared with other conversations' outcomes);
+        True when the rest of the queue is held."""
         now = self._clock.now()
         attempt = message.attempts
         ids = {"outbox_id": message.id, "incident": message.incident_id}
-        async with self._db.write() as session:
-            if outcome is None:
-                error = "delivery unknown: the send timed out or the sender failed"
+        if outcome is None:
+            error = "delivery unknown: the send timed out or the sender failed"
+
+            async def unknown(session) -> None:
                 if await store.mark_unknown(session, message_id=message.id, attempt=attempt, error=error):
                     await self._observe(session, message, store.UNKNOWN, error, now)
-                report.unknown += 1
-                return False
-            if outcome.kind == "ok":
+
+            await self._group.run(unknown)
+            report.unknown += 1
+            return False
+        if outcome.kind == "ok":
+            async def sent(session) -> None:
                 if await store.mark_sent(session, message_id=message.id, attempt=attempt, now=now,
                                          remote_activity_id=outcome.remote_activity_id):
                     await self._observe(session, message, store.SENT, None, now)
-                report.sent += 1
-                return False
-            if outcome.kind == "cancelled":
-                await store.mark_cancelled(session, message_id=message.id, attempt=attempt, why=outcome.error)
-                return False
-            if outcome.kind == "retryable" and not gives_up(attempt):
-                next_at = now + backoff(attempt, outcome.retry_after, rng=self._rng)
+
+            await self._group.run(sent)
+            report.sent += 1
+            return False
+        if outcome.kind == "cancelled":
+            await self._group.run(lambda session: store.mark_cancelled(
+                session, message_id=message.id, attempt=attempt, why=outcome.error))
+            return False
+        if outcome.kind == "retryable" and not gives_up(attempt):
+            next_at = now + backoff(attempt, outcome.retry_after, rng=self._rng)
+
+            async def retry(session) -> None:
                 await store.mark_retry(session, message_id=message.id, attempt=attempt, next_at=next_at,
                                        error=outcome.error)
                 for later in rest:
                     await store.release_unsent(session, message_id=later.id, next_at=next_at)
                 await store.defer_conversation(session, conversation_id=message.conversation_id, until=next_at)
-                report.retried += 1
-                report.waiting += len(rest)
-                log.info("outbox send will be retried", extra={**ids, "next_at": next_at.isoformat(),
-                                                               "error": outcome.error})
-                return True
-            error = outcome.error
-            if outcome.kind != "permanent":
-                error = f"gave up after {attempt} attempts: {outcome.error}"
+
+            await self._group.run(retry)
+            report.retried += 1
+            report.waiting += len(rest)
+            log.info("outbox send will be retried", extra={**ids, "next_at": next_at.isoformat(),
+                                                           "error": outcome.error})
+            return True
+        error = outcome.error
+        if outcome.kind != "permanent":
+            error = f"gave up after {attempt} attempts: {outcome.error}"
+
+        async def failed(session) -> None:
             if await store.mark_failed(session, message_id=message.id, attempt=attempt, error=error):
                 await self._observe(session, message, store.FAILED, error, now)
-            report.failed += 1
-            log.warning("outbox send failed", extra={**ids, "error": error})
-            return False
+
+        await self._group.run(failed)
+        report.failed += 1
+        log.warning("outbox send failed", extra={**ids, "error": error})
+        return False
 
 
 class _Start:
-    """Marks one claimed row `sending` in its own transaction, once, when the sender is about
-    to send (`bot.domain.outbox.about_to_send`)."""
+    """Marks one claimed row `sending`, once, when the sender is about to send
+    (`bot.domain.outbox.about_to_send`); committed before it returns."""
 
     def __init__(self, worker: OutboxWorker, message: OutboxMessage) -> None:
         self._worker = worker
@@ -324,9 +343,12 @@ class _Start:
         if not self.called:
             self.called = True
             w = self._worker
-            async with w._db.write() as session:
-                started = await store.start_sending(session, message=self._message, now=w._clock.now(),
-                                                    sending_for=w._sending_for)
+            now = w._clock.now()
+            started = await w._group.run(lambda session: store.start_sending(
+                session, message=self._message, now=now, sending_for=w._sending_for))
+            if started:
+                self._message.attempts += 1
+                self._message.status = store.SENDING
             self.lost = not started
             if self.lost:
                 log.info("outbox row no longer ours to send", extra={"outbox_id": self._message.id})

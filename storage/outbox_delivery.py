@@ -53,7 +53,8 @@ async def claim_due(
 
 async def start_sending(session: AsyncSession, *, message: OutboxMessage, now: datetime, sending_for: timedelta) -> bool:
     """Mark a claimed row `sending` (one more attempt) just before its POST; False if it is no
-    longer this worker's to send (its claim lapsed and someone else took it)."""
+    longer this worker's to send (its claim lapsed and someone else took it). `message` is
+    left as it was: the caller counts the attempt once the transaction has committed."""
     result = await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message.id, OutboxMessage.status == CLAIMED,
@@ -62,11 +63,7 @@ async def start_sending(session: AsyncSession, *, message: OutboxMessage, now: d
                 sending_deadline=now + sending_for)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
-        return False
-    message.attempts += 1
-    message.status = SENDING
-    return True
+    return result.rowcount == 1
 
 
 async def count_unstarted_attempt(session: AsyncSession, *, message: OutboxMessage, now: datetime) -> bool:

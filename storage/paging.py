@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import Column, Index, Text, select
+from sqlalchemy import Column, Index, Text, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
@@ -137,6 +137,17 @@ async def page_in_context(session: AsyncSession, page_id: int) -> tuple[PageReco
             .where(PageRecord.id == page_id))
     row = (await session.execute(stmt)).first()
     return (row[0], row[1], row[2]) if row is not None else None
+
+
+async def mark_page_delivered(session: AsyncSession, page_id: int, *, via: str) -> bool:
+    """A contact attempt of this page was delivered: note the first way it got through and move
+    a pending page to `delivered` (an acknowledged one stays acknowledged). False: no such page."""
+    table = PageRecord.__table__
+    result = await session.execute(
+        update(table).where(table.c.id == page_id).values(
+            delivered_via=func.coalesce(table.c.delivered_via, via),
+            status=case((table.c.status == "pending", "delivered"), else_=table.c.status)))
+    return result.rowcount == 1
 
 
 async def pages_of(session: AsyncSession, escalation_id: int) -> Sequence[PageRecord]:

@@ -293,19 +293,21 @@ async def delivery_outcome(session: AsyncSession, *, message: outbox.OutboxMessa
     payload = message.payload
     if payload.get("render") != PAGE_RENDER:
         return
-    page = await store.get_page(session, int(payload["page_id"]))
-    if page is None:
-        return
-    person = plan.person(page.email)
-    name = person.name if person else page.email
+    page_id = int(payload["page_id"])
+    email = payload.get("email") or ""
+    person = plan.person(email)
+    name = person.name if person else email
     method = payload.get("method", "?")
+    incident_id = message.incident_id or payload.get("incident_id")
     if status == outbox.SENT:
-        if page.delivered_via is None:
-            page.delivered_via = method
-            if page.status == "pending":
-                page.status = "delivered"
+        # the hot path (every page delivered): one UPDATE, no read
+        if not await store.mark_page_delivered(session, page_id, via=method):
+            return  # the page is gone (its incident was deleted)
         text = f"page to {name} delivered via {method}"
     else:
+        page = await store.get_page(session, page_id)
+        if page is None:
+            return
         following = await outbox.pending_with_prefix(session, key_prefix=f"page:{page.id}:")
         nxt = following[0] if following else None
         if nxt is not None and nxt.next_at > now:
@@ -314,5 +316,6 @@ async def delivery_outcome(session: AsyncSession, *, message: outbox.OutboxMessa
         outcome = "delivery unknown" if status == outbox.UNKNOWN else f"failed ({error or 'no reason given'})"
         then = f"; trying {nxt.payload.get('method')} now" if nxt is not None else "; no other way to reach them"
         text = f"page to {name} via {method}: {outcome}{then}"
-    await record(session, incident_id=page.incident_id, kind=Kind.PAGE_DELIVERY, source=Source.SYSTEM,
+        incident_id = page.incident_id
+    await record(session, incident_id=int(incident_id), kind=Kind.PAGE_DELIVERY, source=Source.SYSTEM,
                  actor=SYSTEM_ACTOR, now=now, new=status, text=text)
