@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import Column, Index, Text, case, func, select, update
+from sqlalchemy import Column, Index, Text, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
@@ -128,25 +128,30 @@ async def get_page(session: AsyncSession, page_id: int) -> PageRecord | None:
     return await session.get(PageRecord, page_id)
 
 
+_PAGE_IN_CONTEXT = (select(PageRecord, Escalation.status, Incident)
+                    .join(Escalation, Escalation.id == PageRecord.escalation_id)
+                    .join(Incident, Incident.id == PageRecord.incident_id)
+                    .where(PageRecord.id == bindparam("page_id")))
+
+
 async def page_in_context(session: AsyncSession, page_id: int) -> tuple[PageRecord, str, Incident] | None:
     """A page with its escalation's status and its incident, in one query (a sender's last
     look before it speaks)."""
-    stmt = (select(PageRecord, Escalation.status, Incident)
-            .join(Escalation, Escalation.id == PageRecord.escalation_id)
-            .join(Incident, Incident.id == PageRecord.incident_id)
-            .where(PageRecord.id == page_id))
-    row = (await session.execute(stmt)).first()
+    row = (await session.execute(_PAGE_IN_CONTEXT, {"page_id": page_id})).first()
     return (row[0], row[1], row[2]) if row is not None else None
+
+
+_pages = PageRecord.__table__
+_DELIVERED = (update(_pages).where(_pages.c.id == bindparam("page_id")).values(
+    delivered_via=func.coalesce(_pages.c.delivered_via, bindparam("via")),
+    status=case((_pages.c.status == "pending", "delivered"), else_=_pages.c.status)))
 
 
 async def mark_page_delivered(session: AsyncSession, page_id: int, *, via: str) -> bool:
     """A contact attempt of this page was delivered: note the first way it got through and move
-    a pending page to `delivered` (an acknowledged one stays acknowledged). False: no such page."""
-    table = PageRecord.__table__
-    result = await session.execute(
-        update(table).where(table.c.id == page_id).values(
-            delivered_via=func.coalesce(table.c.delivered_via, via),
-            status=case((table.c.status == "pending", "delivered"), else_=table.c.status)))
+    a pending page to `delivered` (an acknowledged one stays acknowledged). False: no such page.
+    Runs for every page delivered, so the statement is built once."""
+    result = await session.execute(_DELIVERED, {"page_id": page_id, "via": via})
     return result.rowcount == 1
 
 

@@ -36,6 +36,9 @@ class Kind:
     MESSAGE = "message"
 
 
+_INSERT = insert(TimelineEvent.__table__)  # built once: this runs on every turn and every page
+
+
 async def record(
     session: AsyncSession,
     *,
@@ -53,8 +56,8 @@ async def record(
     A plain INSERT rather than the ORM's unit of work: events are never read back in the same
     transaction, and this runs on every turn.
     """
-    await session.execute(insert(TimelineEvent.__table__).values(
-        event(incident_id=incident_id, kind=kind, source=source, actor=actor, now=now, old=old, new=new, text=text)))
+    await session.execute(_INSERT, [
+        event(incident_id=incident_id, kind=kind, source=source, actor=actor, now=now, old=old, new=new, text=text)])
 
 
 def event(*, incident_id: int, kind: str, source: Source | str, actor: Actor, now: datetime, old: str | None = None,
@@ -67,7 +70,7 @@ def event(*, incident_id: int, kind: str, source: Source | str, actor: Actor, no
 async def record_all(session: AsyncSession, events: list[dict]) -> None:
     """Append several events (`event(...)` rows) in one statement, in the caller's transaction."""
     if events:
-        await session.execute(insert(TimelineEvent.__table__), events)
+        await session.execute(_INSERT, events)
 
 
 _PREFIXED = {
