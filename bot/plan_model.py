@@ -23,11 +23,12 @@ from bot.durations import Delay, Duration
 from bot.errors import NotFound
 from bot.plan_checks import PlanError, check_references
 from bot.plan_fields import EMAIL_PATTERN, SLUG_PATTERN, Email, FieldProblem, Slug, Text, TimeZoneName  # noqa: F401 - re-exported
+from bot.plan_integrations import Integration, check_integration_refs
 from bot.plan_oncall import EscalationPolicy, Paging, Schedule
 
 ROLE_KEYS = ("incident_manager", "postmortem_leader", "comms_lead", "scribe")
 LATER_SECTIONS = (
-    "tiers", "integrations", "runbooks", "triage",
+    "tiers", "runbooks", "triage",
     "communications", "tools", "breakglass", "drills", "regulatory",
 )
 
@@ -250,11 +251,14 @@ class Plan(_Frozen):
     """Who is paged, in which order, and how long each level has to acknowledge."""
     paging: Paging = Paging()
     """Defaults for pages sent by hand."""
+    integrations: tuple[Integration, ...] = ()
+    """Monitoring senders allowed to post alerts, and where their alerts go."""
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Plan:
         # Raised as PlanError (not ValueError) so it leaves pydantic untouched, problems intact.
-        problems = check_references(self.model_dump())
+        data = self.model_dump()
+        problems = check_references(data) + check_integration_refs(data)
         if problems:
             raise PlanError(problems)
         return self
@@ -290,6 +294,10 @@ class Plan(_Frozen):
     def escalation_policy(self, policy_id: str) -> EscalationPolicy:
         """The escalation policy with this id (case-insensitive); NotFound lists the valid ids."""
         return _lookup(self._policy_index, policy_id, kind="escalation policy")
+
+    def integration(self, integration_id: str) -> Integration | None:
+        """The monitoring integration with this id (exact: it is part of a URL), or None."""
+        return next((i for i in self.integrations if i.id == integration_id), None)
 
     def severity(self, severity_id: str) -> Severity:
         """The severity with this id (case-insensitive); NotFound lists the valid ids."""

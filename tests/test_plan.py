@@ -271,8 +271,8 @@ BROKEN: list[tuple[str, Mutation, str, list[str]]] = [
      ["did you mean `receives`", "allowed keys here: id, name, members, receives"]),
     ("unknown nested key", lambda d: d["roles"]["incident_manager"].update(on_declar="none"),
      "roles.incident_manager.on_declar", ["on_declare", "allowed keys here: title, duties"]),
-    ("section from a later version", lambda d: d.update(integrations=[]),
-     "integrations", ["does not read `integrations` yet", "plan, severities, roles"]),
+    ("section from a later version", lambda d: d.update(runbooks=[]),
+     "runbooks", ["does not read `runbooks` yet", "plan, severities, roles"]),
     ("unknown schedule in a policy", lambda d: d["escalation_policies"][0]["levels"][0].update(
         targets=["schedule:platform-primry"]),
      "escalation_policies[0].levels[0].targets[0]", ["unknown schedule `platform-primry`",
@@ -318,6 +318,25 @@ BROKEN: list[tuple[str, Mutation, str, list[str]]] = [
      "services", ["list"]),
     ("empty text", lambda d: d["severities"][2].update(criteria="  "),
      "severities[2].criteria", ["empty"]),
+    ("duplicate integration id", lambda d: d["integrations"][1].update(id="alertmanager"),
+     "integrations[1].id", ["duplicate integration `alertmanager`"]),
+    ("unknown alert source", lambda d: d["integrations"][0].update(source="nagios"),
+     "integrations[0].source", ["nagios", "'alertmanager'", "'generic'"]),
+    ("route to an unknown service", lambda d: d["integrations"][0]["routes"][1].update(service="field-service"),
+     "integrations[0].routes[1].service", ["unknown service `field-service`",
+                                           "did you mean `field-service-app`"]),
+    ("route maps to an unknown severity", lambda d: d["integrations"][1]["routes"][1]["severity_map"].update(
+        sev0="sev0"), "integrations[1].routes[1].severity_map.sev0", ["unknown severity `sev0`", "sev1"]),
+    ("route tells an unknown group", lambda d: d["integrations"][4]["default_route"].update(notify_group="tier-1"),
+     "integrations[4].default_route.notify_group", ["unknown group `tier-1`", "did you mean `tier1`"]),
+    ("auth without a secret", lambda d: d["integrations"][0]["auth"].pop("secret_env"),
+     "integrations[0].auth", ["secret_env", "secret_file"]),
+    ("auth with three secrets", lambda d: d["integrations"][0]["auth"].update(secret_env=["A", "B", "C"]),
+     "integrations[0].auth.secret_env", ["3 secrets", "at most two"]),
+    ("secret written into the plan", lambda d: d["integrations"][0]["auth"].update(secret="hunter2"),
+     "integrations[0].auth.secret", ["secret"]),
+    ("bad route pattern", lambda d: d["integrations"][0]["routes"][0]["match"].update(labels_re={"instance": "web-("}),
+     "integrations[0].routes[0].match.labels_re", ["not a regular expression"]),
 ]
 
 
