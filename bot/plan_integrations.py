@@ -47,7 +47,11 @@ class IntegrationAuth(_Frozen):
     - `bearer`: `Authorization: Bearer <secret>`.
     - `basic`: `Authorization: Basic` with `username` and the secret as password.
     - `hmac`: hex SHA-256 HMAC of `<timestamp>.<body>` in `signature_header` (as
-      `sha256=<hex>`), the Unix time in `timestamp_header`, at most `window` old or ahead.
+      `sha256=<hex>` or bare hex), the Unix time in `timestamp_header`, at most `window` old or
+      ahead. Grafana's webhook signing (`<timestamp>:<body>`, bare hex) is accepted too: set
+      both header names here and the same names in Grafana's contact point (Grafana signs
+      without a timestamp unless its timestamp header is set, and that is refused: the window
+      is what stops a replay).
     - `token_query`: `?token=<secret>` in the URL (Azure Monitor action groups cannot set
       headers).
     - `routing_key`: the PagerDuty Events v2 body field `routing_key` (the only kind read from

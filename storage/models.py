@@ -180,3 +180,4 @@ class Announcement(SQLModel, table=True):
 # Tables defined in their own modules, imported so every table is on SQLModel.metadata.
 import storage.outbox  # noqa: E402,F401
 import storage.paging  # noqa: E402,F401
+import storage.alerts  # noqa: E402,F401

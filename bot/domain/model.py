@@ -16,6 +16,7 @@ class Source(StrEnum):
     MESSAGE_ACTION = "message_action"
     ACK_LINK = "ack_link"
     SYSTEM = "system"
+    ALERT = "alert"
 
 
 class Role(StrEnum):

@@ -31,6 +31,7 @@ class Kind:
     PAGE = "page"
     PAGE_DELIVERY = "page_delivery"
     PAGE_ACK = "page_ack"
+    ALERT = "alert"
     # A Teams message put on the record: `text` is what it said, `old_value` who wrote it and
     # `new_value` the link back to it (kept apart so a report can show or link them itself).
     MESSAGE = "message"
