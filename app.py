@@ -51,6 +51,7 @@ from bot.web import HttpMetrics, add_ops_routes, request_middleware
 from bot.web_calendar import add_calendar_routes, calendar_token
 from bot.domain.overrides import overrides_for
 from bot.web_ack import add_ack_routes
+from bot.web_alerts import add_alert_routes
 from dialogs.declare import DeclareDialog
 from storage.schema import MigrationFailed, upgrade_in_child
 from storage.db import Database
@@ -91,8 +92,12 @@ def create_app(
     adapter = build_adapter(settings, openid_metadata_url=openid_metadata_url, transport=transport)
     publisher = CardPublisher(service=service)
     identity = IdentityResolver(service)
+    channels = incident_channels_for(settings, session_provider=transport.session, token_provider=graph_token_provider)
+    placer = SpacePlacer(adapter=adapter, app_id=settings.app_id, service=service, publisher=publisher,
+                         channels=channels, dev=settings.dev)
     teams_sender = TeamsSender(adapter=adapter, app_id=settings.app_id, service=service, dev=settings.dev,
-                               api=ConnectorApi(adapter=adapter, app_id=settings.app_id, transport=transport))
+                               api=ConnectorApi(adapter=adapter, app_id=settings.app_id, transport=transport),
+                               spaces=placer)
 
     async def page_outcome(session, message, status, error, now) -> None:
         await paging.delivery_outcome(session, message=message, status=status, error=error, plan=service.plan, now=now)
@@ -104,9 +109,6 @@ def create_app(
     service.after_commit(worker.kick)
     ticker = Engine(service=service, clock=clock)
     service.after_commit(ticker.kick, flag=paging.ESCALATION_DUE)
-    channels = incident_channels_for(settings, session_provider=transport.session, token_provider=graph_token_provider)
-    placer = SpacePlacer(adapter=adapter, app_id=settings.app_id, service=service, publisher=publisher,
-                         channels=channels, dev=settings.dev)
     teams = TeamsServices(service=service, publisher=publisher, identity=identity, commands=command_registry,
                           spaces=placer)
 
@@ -139,6 +141,7 @@ def create_app(
     add_calendar_routes(app, plan=lambda: loaded_plan, overrides=schedule_overrides,
                         secret=settings.calendar_secret.get_secret_value(), clock=clock)
     add_ack_routes(app, service=service, secret=settings.ack_secret.get_secret_value())
+    add_alert_routes(app, service=service, plan=lambda: loaded_plan, registry=metrics.registry)
 
     stopping = asyncio.Event()
     background: dict[str, asyncio.Task] = {}
@@ -193,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                       required=True)
     link = calendar.add_parser("link", help="print a schedule's iCalendar feed URL (for Outlook)")
     link.add_argument("schedule")
+    alerts = sub.add_parser("alerts", help="monitoring alert tools").add_subparsers(dest="alerts_command", required=True)
+    route = alerts.add_parser("route", help="routing").add_subparsers(dest="route_command", required=True)
+    route_test = route.add_parser("test", help="show how a payload would be routed (no side effects)")
+    route_test.add_argument("file", type=Path, help="a webhook body, as the sender posts it")
+    route_test.add_argument("--integration", help="the integration id in the plan (its source decides the parser)")
     return parser
 
 
@@ -224,6 +232,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "calendar":
         return _calendar_link(settings, args.schedule)
+    if args.command == "alerts":
+        from bot.alert_cli import route_test
+
+        code, text = route_test(load_plan(settings.plan_path), args.integration, args.file)
+        print(text, file=sys.stdout if code == 0 else sys.stderr)
+        return code
     return _serve(settings)
 
 

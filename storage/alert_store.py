@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.alerts import OPEN, RESOLVED, AlertGroup, AlertPayload, AlertRecord, AlertSilence
 
 __all__ = ["OPEN", "RESOLVED", "add_payload", "active_silences", "open_group", "create_group", "reopen_group",
-           "latest_group", "alerts_of", "new_alert", "change_alert", "refresh_alert"]
+           "latest_group", "alerts_of", "new_alert", "change_alert", "refresh_alert", "groups_of_incident",
+           "add_silence"]
 
 
 def _json(value: Any) -> str:
@@ -121,3 +122,26 @@ def change_alert(row: AlertRecord, alert: Any, *, now: datetime, payload_id: int
     row.payload_id = payload_id
     row.changes_json = _json(changes)
     return not was_flapping and len(changes) >= flapping_at
+
+
+async def groups_of_incident(session: AsyncSession, incident_id: int) -> list[tuple[AlertGroup, list[AlertRecord]]]:
+    """The incident's alert groups (oldest first), each with its alerts, in two queries."""
+    groups = list((await session.execute(
+        select(AlertGroup).where(AlertGroup.incident_id == incident_id).order_by(AlertGroup.id))).scalars())
+    if not groups:
+        return []
+    alerts = (await session.execute(select(AlertRecord).where(AlertRecord.group_id.in_([g.id for g in groups]))
+                                    .order_by(AlertRecord.id))).scalars()
+    by_group: dict[int, list[AlertRecord]] = {g.id: [] for g in groups}
+    for alert in alerts:
+        by_group[alert.group_id].append(alert)
+    return [(g, by_group[g.id]) for g in groups]
+
+
+async def add_silence(session: AsyncSession, *, matchers: dict[str, str], incident_id: int | None, by_aad: str,
+                      by_name: str, now: datetime, ends_at: datetime) -> AlertSilence:
+    row = AlertSilence(matchers_json=_json(matchers), incident_id=incident_id, created_by_aad=by_aad,
+                       created_by_name=by_name, created_at=now, ends_at=ends_at)
+    session.add(row)
+    await session.flush()
+    return row

@@ -145,3 +145,34 @@ def test_calendar_link_prints_a_working_feed_url_or_says_what_is_missing():
     assert out.returncode == 1 and "Unknown schedule `nope`" in out.stderr and "platform-primary" in out.stderr
     out = run("calendar", "link", "platform-primary")
     assert out.returncode == 1 and "FIREBREAK_CALENDAR_SECRET" in out.stderr
+
+
+def test_alerts_route_test_explains_the_decision_and_writes_nothing(tmp_path):
+    import json
+
+    doc = json.loads((ROOT.parent / "shared" / "fixtures" / "alerts" / "alertmanager-firing-group-3alerts.json").read_text())
+    doc["alerts"][0]["labels"]["service"] = "field-service-app"
+    payload = tmp_path / "am.json"
+    payload.write_text(json.dumps(doc))
+    db = tmp_path / "never.db"
+    result = run("alerts", "route", "test", str(payload), "--integration", "alertmanager",
+                 env={"DATABASE_URL": f"sqlite:///{db}"})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "3 alert(s) from alertmanager" in out
+    assert "route: routes[1] (Field Service app)" in out
+    assert "severity: sev1 (critical -> sev1 (severity_map))" in out
+    assert "opens an incident for field-service-app: pages through `platform-critical`" in out
+    assert out.count("kept on record only") == 2  # web-2 and web-3 are still service=checkout
+    assert not db.exists()  # a dry run: no database touched
+
+
+def test_alerts_route_test_refuses_what_it_cannot_read(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    unknown = run("alerts", "route", "test", str(bad), "--integration", "nagios")
+    assert unknown.returncode == 1 and "Unknown integration `nagios`" in unknown.stderr and "alertmanager" in unknown.stderr
+    invalid = run("alerts", "route", "test", str(bad), "--integration", "alertmanager")
+    assert invalid.returncode == 1 and "not a valid alertmanager payload (HTTP 400)" in invalid.stderr
+    missing = run("alerts", "route", "test", str(bad))
+    assert missing.returncode == 1 and "--integration ID" in missing.stderr

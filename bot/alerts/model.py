@@ -7,7 +7,7 @@ these fields, so adding a source is adding a parser.
 
 Identity, per source:
 - `dedup_key`: one alert across resends and state changes (Alertmanager/Grafana `fingerprint`,
-  Azure `essentials.alertId`, PagerDuty `dedup_key`, generic `dedup_key`).
+  Azure `essentials.alertId`, PagerDuty `dedup_key`, generic `id`).
 - `group_key`: the alerts the sender groups together, which map to one incident
   (Alertmanager/Grafana `groupKey`; otherwise the dedup key, or the generic `group_key`).
 """

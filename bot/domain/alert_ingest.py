@@ -28,7 +28,8 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts.model import FIRING, RESOLVED, Alert, AlertBatch
-from bot.domain import incidents
+from bot.domain import incidents, spaces
+from bot.domain.direct_messages import send_direct
 from bot.domain.alert_routing import route_alert
 from bot.domain.formatting import incident_ref
 from bot.domain.model import SYSTEM_ACTOR, Source
@@ -126,6 +127,7 @@ async def _ingest_group(session: AsyncSession, *, plan: Plan, integration: Integ
     if group.incident_id is None and not group.record_only and firing_unsilenced:
         await _open_incident(session, plan=plan, group=group, previous=previous, routed_severity=routed.severity,
                              now=now)
+        await _tell_groups(session, plan=plan, group=group, groups=routed.groups, now=now)
         outcome.opened_incident = True
     elif group.incident_id is not None and (outcome.new or outcome.changed):
         await _note_on_incident(session, group=group, outcome=outcome, rows=rows, now=now)
@@ -187,12 +189,32 @@ async def _open_incident(session: AsyncSession, *, plan: Plan, group: AlertGroup
     view = await incidents.declare(session=session, plan=plan, title=group.title, severity=routed_severity,
                                    actor=SYSTEM_ACTOR, source=Source.ALERT, now=now, service_id=group.service_id)
     group.incident_id = view.id
+    await spaces.request_space(session, incident_id=view.id, now=now)  # no turn here to open it
     text = f"opened by alert group `{group.source_group_key[:200]}` ({group.route})"
     if previous is not None and previous.incident_id is not None:
         group.previous_group_id = previous.id
         text += f"; it fired again after {incident_ref(previous.incident_id)} resolved"
     await record(session, incident_id=view.id, kind=Kind.ALERT, source=Source.ALERT, actor=SYSTEM_ACTOR, now=now,
                  new="opened", text=text)
+
+
+async def _tell_groups(session: AsyncSession, *, plan: Plan, group: AlertGroup, groups: Sequence[str],
+                       now: datetime) -> None:
+    """A 1:1 notice to each member of the groups the route tells (bundled into digests when
+    many arrive at once); the timeline says who was told."""
+    ref = incident_ref(group.incident_id)
+    told: list[str] = []
+    for group_id in groups:
+        for email in sorted(plan.members_of(group_id)):
+            if await send_direct(session, key=f"alert-notice:{group.incident_id}:{email}", email=email, now=now,
+                                 bundle="alert-notices", incident_id=group.incident_id,
+                                 text=f"🔔 {ref} was opened by an alert: {group.title} ({group.severity}). "
+                                      f"Say `status {ref}` to see it.",
+                                 summary=f"{ref} opened by an alert: {group.title}"):
+                told.append(email)
+    if groups:
+        await record(session, incident_id=group.incident_id, kind=Kind.ALERT, source=Source.ALERT, actor=SYSTEM_ACTOR,
+                     now=now, new="told", text=f"groups told: {', '.join(groups)} ({len(told)} people reached in Teams)")
 
 
 async def _note_on_incident(session: AsyncSession, *, group: AlertGroup, outcome: GroupOutcome,

@@ -5,7 +5,7 @@ matches takes the integration's `default_route`. A route names a service (whose 
 policy pages), a severity (fixed, or mapped from the source's own), a responder group to tell,
 or "record only".
 
-Who else hears about it: every group whose `receives` lists the alert's category (its
+Who else hears about it (unless the route keeps the alert on record only): every group whose `receives` lists the alert's category (its
 `category` label, compared in lower case), and every group with `receives: all`, except for
 security events. A security event (category `security`) is need-to-know: it reaches only the
 route's group and groups that list `security` themselves, never a group that merely receives
@@ -81,6 +81,8 @@ def _severity(plan: Plan, integration: Integration, route: Route, alert: Alert) 
 
 def _groups(plan: Plan, route: Route, category: str | None) -> tuple[str, ...]:
     told: list[str] = [route.notify_group] if route.notify_group else []
+    if route.record_only:  # kept for the record: only a group the route names explicitly hears of it
+        return tuple(told)
     for group in plan.groups:
         if group.id in told:
             continue

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain import overrides
 from bot.domain.formatting import format_time
 from bot.domain.model import Actor
-from bot.domain.oncall_watch import DIRECT_RENDER
+from bot.domain.direct_messages import DIRECT_RENDER
 from bot.domain.when import Window
 from bot.errors import NotFound, PermissionDenied, ValidationFailed
 from bot.plan import Plan

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import announcements, authz, impartiality, lifecycle, paging
+from bot.domain import alerts, announcements, authz, impartiality, lifecycle, paging
 from bot.domain.formatting import incident_ref
 from bot.domain.model import ROLE_LABELS, Actor, IncidentView, Role, Source
 from bot.domain.timeline import Kind, record
@@ -28,7 +28,8 @@ async def load_view(session: AsyncSession, incident_id: int, *, lock: bool = Fal
     incident = await queries.get_incident(session, incident_id, lock=lock)
     if incident is None:
         raise NotFound(f"There is no {incident_ref(incident_id)}. Say `list` to see open incidents.")
-    return IncidentView(incident=incident, roles=await queries.roles_of(session, incident_id))
+    return IncidentView(incident=incident, roles=await queries.roles_of(session, incident_id),
+                        alerts=await alerts.summary(session, incident_id))
 
 
 def _clean_text(text: str, *, what: str, limit: int = MAX_TEXT) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.alerts.model import Link
 from storage.models import Incident, IncidentRole
 
 
@@ -70,11 +71,30 @@ SYSTEM_ACTOR = Actor(aad_id="", name="Firebreak")
 
 
 @dataclass(frozen=True)
+class AlertSummary:
+    """What the incident card shows about its alerts (untrusted text: the card escapes it)."""
+
+    firing: int
+    resolved: int
+    groups: int
+    labels: tuple[tuple[str, str], ...]
+    """Up to four labels every firing alert shares (else the first alert's), most telling first."""
+    links: tuple[Link, ...]
+    """Up to three distinct links back to the source (any scheme: the card keeps http/https)."""
+    flapping: bool
+    payload_id: int | None
+    """The latest webhook that changed an alert (its full body is on record)."""
+
+
+
+@dataclass(frozen=True)
 class IncidentView:
     """An incident with its role holders: everything a card or a reply renders from."""
 
     incident: Incident
     roles: dict[str, IncidentRole] = field(default_factory=dict)
+    alerts: AlertSummary | None = None
+    """For an incident alerts opened: what its card shows about them."""
 
     @property
     def id(self) -> int:

@@ -21,10 +21,9 @@ from bot.domain.oncall import gaps_between, handoffs_between
 from bot.domain.overrides import LOOKAHEAD, overrides_for
 from bot.plan import Plan
 from bot.plan_oncall import Schedule
-from storage import outbox, paging as store, queries
-from storage.bindings import get_binding
+from bot.domain.direct_messages import send_direct
+from storage import paging as store, queries
 
-DIRECT_RENDER = "direct"  # a 1:1 message to someone by AAD id (sender: bot/teams/outbound.py)
 DIGEST_BACKLOG = timedelta(hours=1)
 
 
@@ -38,18 +37,6 @@ async def watch(session: AsyncSession, *, plan: Plan, now: datetime) -> int:
     return queued
 
 
-async def _direct(session: AsyncSession, *, key: str, email: str, text: str, summary: str, now: datetime) -> bool:
-    """Queue a 1:1 message to the person with this e-mail, once per `key`; False if not sent."""
-    aad = (await queries.aad_ids_by_email(session, [email])).get(email.lower())
-    if aad is None or not await queries.claim_key(session, key, now=now):
-        return False
-    channel = await get_binding(session, "incidents")
-    await outbox.enqueue(session, key=key, conversation_id=f"user:{aad}", now=now,
-                         payload={"render": DIRECT_RENDER, "user_aad": aad, "text": text, "summary": summary,
-                                  "via": channel.channel_id if channel else None})
-    return True
-
-
 async def _gap_warnings(session, *, plan: Plan, schedule: Schedule, overrides, now: datetime) -> int:
     """One message listing the gaps not told before (each gap is told once)."""
     zone = _zone_of(plan, schedule.owner)
@@ -60,7 +47,7 @@ async def _gap_warnings(session, *, plan: Plan, schedule: Schedule, overrides, n
     lines = [f"⚠️ Nobody is on call for **{schedule.name}** in these windows; a page to it then reaches no one:"]
     lines += [f"- {format_time(g.start, zone)} to {format_time(g.end, zone)}" for g in new]
     lines.append(f"Fill them with `override @person {schedule.id} from .. to ..`, or fix the rota in the plan.")
-    if not await _direct(session, key=f"gaps:{schedule.id}:{new[0].start.isoformat()}", email=schedule.owner,
+    if not await send_direct(session, key=f"gaps:{schedule.id}:{new[0].start.isoformat()}", email=schedule.owner,
                          text="\n".join(lines), summary=f"gaps in {schedule.id}", now=now):
         return 0
     for gap in new:
@@ -79,7 +66,7 @@ async def _handoff_digests(session, *, plan: Plan, schedule: Schedule, overrides
         for email, side in people:
             text = await _digest(session, plan=plan, schedule=schedule, email=email, side=side, at=handoff.at, now=now)
             key = f"handoff:{schedule.id}:{handoff.at.isoformat()}:{email}"
-            if await _direct(session, key=key, email=email, text=text, summary=f"handoff {schedule.id}", now=now):
+            if await send_direct(session, key=key, email=email, text=text, summary=f"handoff {schedule.id}", now=now):
                 sent += 1
     return sent
 

@@ -90,3 +90,22 @@ async def warn_channel_cap(session: AsyncSession, *, plan: Plan, incident_id: in
                  "mentions": [[known[e], names.get(e, e)] for e in sorted(known)]},
         now=now, incident_id=incident_id,
     )
+
+
+OPEN_SPACE_RENDER = "open_space"  # the Teams sender opens the space (bot/teams/outbound.py)
+
+
+async def request_space(session: AsyncSession, *, incident_id: int, now: datetime) -> None:
+    """Queue opening the space of an incident declared outside Teams (by an alert): no turn is
+    there to open it, so the outbox does, as soon as the declare has committed."""
+    ref = incident_ref(incident_id)
+    await outbox.enqueue(session, key=f"open-space:{incident_id}", conversation_id=f"space:{incident_id}",
+                         payload={"render": OPEN_SPACE_RENDER, "incident_id": incident_id,
+                                  "summary": f"Open the space of {ref}"}, now=now, incident_id=incident_id)
+
+
+async def no_space(session: AsyncSession, *, incident_id: int, reason: str, now: datetime) -> None:
+    """Record that an incident declared outside Teams got no space, and why (its announcement
+    and pages still go out; a responder can move it with `declare` in a chat later)."""
+    await record(session, incident_id=incident_id, kind=Kind.SPACE_WARNING, source=Source.SYSTEM, actor=SYSTEM_ACTOR,
+                 now=now, text=f"no space was opened: {reason}")

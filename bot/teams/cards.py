@@ -14,6 +14,8 @@ from bot.domain.lifecycle import Status, is_open
 from bot.domain.model import ROLE_LABELS, IncidentView, Role
 from bot.domain.timeline import describe
 from bot.plan import Plan
+from bot.teams.alert_cards import alerts_section
+from bot.teams.untrusted import plain
 from storage.models import TimelineEvent
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -69,7 +71,7 @@ def incident_card(view: IncidentView, plan: Plan, *, now: datetime, zone: Zone =
         {
             "type": "ColumnSet",
             "columns": [
-                {"type": "Column", "width": "stretch", "items": [_text(f"{ref}: {inc.title}", size="Large", weight="Bolder")]},
+                {"type": "Column", "width": "stretch", "items": [_text(f"{ref}: {plain(inc.title)}", size="Large", weight="Bolder")]},
                 {"type": "Column", "width": "auto", "items": [_text(inc.status.upper(), weight="Bolder", color=_STATUS_COLOR.get(inc.status, "Default"))]},
             ],
         },
@@ -81,6 +83,8 @@ def incident_card(view: IncidentView, plan: Plan, *, now: datetime, zone: Zone =
         body.append(_text(inc.last_update_text, isSubtle=True))
     if inc.status == Status.RESOLVED.value and inc.resolution_summary:
         body.append(_text(f"**Resolution:** {inc.resolution_summary}", spacing="Medium"))
+    if view.alerts is not None:
+        body += alerts_section(view.alerts)
     body.append(_text(f"Updated {format_time(inc.updated_at, zone)}", isSubtle=True, size="Small", spacing="Medium"))
     return _card(body, _incident_actions(view, plan))
 
@@ -131,7 +135,7 @@ def timeline_card(
 ) -> dict:
     """One page of the timeline, oldest first, with buttons to the other pages (never cut silently)."""
     ref = incident_ref(view.id)
-    body: list[dict] = [_text(f"Timeline of {ref}: {view.incident.title}", weight="Bolder", size="Medium")]
+    body: list[dict] = [_text(f"Timeline of {ref}: {plain(view.incident.title)}", weight="Bolder", size="Medium")]
     body.append(_text(f"Page {page} of {pages} · {total} events", isSubtle=True, size="Small", spacing="None"))
     for event in events:
         body.append({
@@ -171,7 +175,7 @@ def handover_card(summary, *, zone: Zone = timezone.utc) -> dict:
         {"title": "Next update due", "value": format_time(summary.next_update_due, zone) if summary.next_update_due else "no rhythm set"},
     ]
     body = [
-        _text(f"Handover of {ref}: {inc.title}", weight="Bolder", size="Medium"),
+        _text(f"Handover of {ref}: {plain(inc.title)}", weight="Bolder", size="Medium"),
         {"type": "FactSet", "facts": facts},
     ]
     if summary.last_update:
@@ -193,7 +197,7 @@ def announcement_card(view: IncidentView, plan: Plan, *, mentions: Sequence[tupl
     if manager:
         line += f" · Incident manager: {manager.display_name}"
     body = [
-        _text(f"{ref}: {inc.title}", weight="Bolder", color=_STATUS_COLOR.get(inc.status, "Default")),
+        _text(f"{ref}: {plain(inc.title)}", weight="Bolder", color=_STATUS_COLOR.get(inc.status, "Default")),
         _text(line, isSubtle=True, spacing="None"),
     ]
     if inc.last_update_text:

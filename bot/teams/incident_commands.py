@@ -115,7 +115,7 @@ async def post_declared(app, turn, actor: Actor, view: IncidentView) -> None:
     """Open a declared incident's space and post its living card there (or in this conversation)."""
     activity = turn.activity
     ref = incident_ref(view.id)
-    opened = await app.spaces.open(turn, view)
+    opened = await app.spaces.open(view)
     if opened.cap_warning:
         await app.service.execute(lambda s, now: spaces.warn_channel_cap(
             s, plan=app.service.plan, incident_id=view.id, warning=opened.cap_warning, now=now))

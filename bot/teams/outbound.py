@@ -18,17 +18,19 @@ import aiohttp
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import ConversationReference
 
-from bot.domain import announcements, conversations, cover, oncall_watch, paging, setup
+from bot.domain import announcements, conversations, cover, direct_messages, paging, setup, spaces
 from bot.domain.outbox import DeliveryOutcome, about_to_send
 from bot.domain.service import IncidentService
 from bot.domain.formatting import incident_ref
-from bot.domain.model import ROLE_LABELS, Role
+from bot.domain.model import ROLE_LABELS, SYSTEM_ACTOR, Role
 from bot.teams.cards import announcement_card, incident_card
 from bot.teams import connector_api
 from bot.teams.connector_api import ConnectorApi, ConnectorHttpError
 from bot.teams.page_cards import cover_card, page_card
 from bot.teams.publisher import proactive
 from bot.teams.security import is_allowed_service_url
+from bot.teams.spaces import SpacePlacer
+from bot.teams.untrusted import plain
 from bot.teams.transport import http_status_of, retry_after_of
 from storage.outbox import OutboxMessage
 
@@ -41,12 +43,14 @@ class TeamsSender:
 
     starts_itself = True  # calls about_to_send() right before the POST or PUT that delivers
 
-    def __init__(self, *, adapter, app_id: str, service: IncidentService, dev: bool, api: ConnectorApi) -> None:
+    def __init__(self, *, adapter, app_id: str, service: IncidentService, dev: bool, api: ConnectorApi,
+                 spaces: SpacePlacer) -> None:
         self._adapter = adapter
         self._app_id = app_id
         self._service = service
         self._dev = dev
         self._api = api
+        self._spaces = spaces
 
     async def deliver(self, message: OutboxMessage) -> DeliveryOutcome:
         """Deliver one message. A timeout is raised, not mapped: the post may have landed, so
@@ -77,7 +81,9 @@ class TeamsSender:
             return await self._page(message.conversation_id, payload)
         if payload.get("render") == cover.COVER_RENDER:
             return await self._cover(message.conversation_id, payload)
-        if payload.get("render") == oncall_watch.DIRECT_RENDER:
+        if payload.get("render") == spaces.OPEN_SPACE_RENDER:
+            return await self._open_space(int(payload["incident_id"]))
+        if payload.get("render") == direct_messages.DIRECT_RENDER:
             via = payload.get("via") or await self._service.read(setup.incidents_channel_id)
             reference = await self._personal_reference(message.conversation_id, payload["user_aad"], via)
             if reference is None:
@@ -120,6 +126,29 @@ class TeamsSender:
                 channel_name=name, now=now))
         return outcome
 
+    async def _open_space(self, incident_id: int) -> DeliveryOutcome:
+        """Open the space of an incident declared outside Teams (an alert), as a declare in a
+        chat would: its own channel or a thread in the incidents channel, the card first."""
+        view = await self._service.view(incident_id)
+        if view.incident.home_conversation_id:
+            return DeliveryOutcome.cancelled("the incident already has a space")
+        if not await about_to_send():
+            return DeliveryOutcome.ok(None)
+        opened = await self._spaces.open(view)
+        plan = self._service.plan
+        if opened.cap_warning:
+            await self._service.execute(lambda s, now: spaces.warn_channel_cap(
+                s, plan=plan, incident_id=incident_id, warning=opened.cap_warning, now=now))
+        if opened.kind == "chat":
+            reason = opened.failed or "no incidents channel is set up (say `setup incidents` in a team's channel)"
+            await self._service.execute(lambda s, now: spaces.no_space(s, incident_id=incident_id, reason=reason,
+                                                                       now=now))
+            return DeliveryOutcome.ok(None)
+        await self._service.execute(lambda s, now: spaces.move_home(
+            s, incident_id=incident_id, conversation_id=opened.conversation_id, kind=opened.kind, url=opened.url,
+            note=opened.note, actor=SYSTEM_ACTOR, now=now))
+        return DeliveryOutcome.ok(None)
+
     async def _update_card(self, reference: dict, incident_id: int, activity_id: str) -> DeliveryOutcome:
         """Replace a posted living card with one rendered from the incident's state now."""
         view = await self._service.view(incident_id)
@@ -147,7 +176,7 @@ class TeamsSender:
         reference = await self._personal_reference(personal_key, payload["user_aad"], view.incident.home_conversation_id)
         if reference is None:
             return DeliveryOutcome.permanent("no conversation to reach this person through")
-        text = (f"You are now **{ROLE_LABELS[role].lower()}** of {incident_ref(view.id)}: {view.incident.title}. "
+        text = (f"You are now **{ROLE_LABELS[role].lower()}** of {incident_ref(view.id)}: {plain(view.incident.title)}. "
                 f"What the {ROLE_LABELS[role].lower()} does: {plan.role(role.value).duties}")
         activity = connector_api.message(text, cards=[incident_card(view, plan, now=self._service.clock.now())])
         return await self._post(reference, personal_key, activity)
@@ -171,13 +200,16 @@ class TeamsSender:
         if not payload.get("user_aad"):
             return DeliveryOutcome.permanent(f"{payload.get('email')} has not been seen in Teams yet (install the app "
                                              "for them, or add them to a team where it is installed)")
-        reference = (json.loads(chat[0]) if chat is not None
-                     else await self._personal_reference(personal_key, payload["user_aad"], incident.home_conversation_id))
+        if chat is not None:
+            reference = json.loads(chat[0])
+        else:  # the chat is created through the incident's space, or the incidents channel if it has none yet
+            via = incident.home_conversation_id or await self._service.read(setup.incidents_channel_id)
+            reference = await self._personal_reference(personal_key, payload["user_aad"], via)
         if reference is None:
             return DeliveryOutcome.permanent("no conversation to reach this person through")
         card = page_card(incident, self._service.plan, escalation_id=page.escalation_id, page_id=page.id,
                          level=page.level, now=page.created_at)
-        activity = connector_api.message(f"🚨 You are paged for {incident_ref(incident.id)}: {incident.title}",
+        activity = connector_api.message(f"🚨 You are paged for {incident_ref(incident.id)}: {plain(incident.title)}",
                                          cards=[card])
         return await self._post(reference, personal_key, activity)
 
@@ -219,10 +251,12 @@ class TeamsSender:
         return personal
 
     async def _post(self, reference: dict, conversation_id: str, activity: dict) -> DeliveryOutcome:
-        """A new post (a channel: a new thread; a chat: a new message)."""
+        """A new post: in a channel, a new thread; in a thread (an incident's space) or a chat, a
+        new message there."""
         if not await about_to_send():
             return DeliveryOutcome.ok(None)  # not ours any more; the worker ignores this outcome
-        if (reference.get("conversation") or {}).get("conversationType") == "channel":
+        in_channel = (reference.get("conversation") or {}).get("conversationType") == "channel"
+        if in_channel and spaces.THREAD_SEPARATOR not in conversation_id:  # a thread's id: a reply in it
             created = await self._api.create_conversation(reference, channel_id=conversation_id, activity=activity)
             return DeliveryOutcome.ok(created.get("activityId") or None)
         return DeliveryOutcome.ok(await self._api.post_message(reference, activity) or None)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from bot.domain.formatting import format_time, incident_ref
 from bot.plan import Plan
+from bot.teams.untrusted import plain
 from storage.models import Incident
 
 
@@ -17,7 +18,7 @@ def page_card(inc: Incident, plan: Plan, *, escalation_id: int, page_id: int, le
     body: list[dict] = [
         {"type": "TextBlock", "text": f"🚨 Page: {incident_ref(inc.id)}", "weight": "Bolder", "size": "Large",
          "color": "Attention", "wrap": True},
-        {"type": "TextBlock", "text": inc.title, "wrap": True, "weight": "Bolder"},
+        {"type": "TextBlock", "text": plain(inc.title), "wrap": True, "weight": "Bolder"},
         {"type": "FactSet", "facts": [
             {"title": "Severity", "value": f"{inc.severity.upper()} · {sev.name}" if sev else inc.severity.upper()},
             {"title": "Status", "value": inc.status.capitalize()},

@@ -66,7 +66,7 @@ class SpacePlacer:
         self._channels = channels
         self._dev = dev
 
-    async def open(self, turn: TurnContext, view: IncidentView) -> OpenedSpace:
+    async def open(self, view: IncidentView) -> OpenedSpace:
         """Open the incident's space; kind "chat" means it stays where it was declared."""
         binding = await self._service.read(setup.incidents_channel)
         plan = self._service.plan

@@ -99,6 +99,15 @@ class Harness:
             await asyncio.sleep(0.02)
         return found
 
+    async def until_async(self, probe: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """Like `until`, for a coroutine probe (state the outbox changes in the database)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not (found := await probe()):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("timed out waiting for a background change")
+            await asyncio.sleep(0.02)
+        return found
+
     async def outbox(self) -> list[OutboxMessage]:
         """Every outbox row, oldest first."""
         async def rows(session):

@@ -34,9 +34,9 @@ TABLE = [
     ("alertmanager", {"service": "field-service-app", "category": "security"}, "critical",
      ("routes[0] (security events to security operations only)", None, "sev2", ("security",))),
     ("alertmanager", {"service": "azure-api"}, "critical", ("routes[2] (work-order API)", "azure-api", "sev2", ("tier1",))),
-    # nothing matches: the default route keeps it on record (no service), tier1 still hears
+    # nothing matches: the default route keeps it on record (no service), and tells nobody
     ("alertmanager", {"service": "unknown"}, "critical",
-     ("default_route (everything else is kept on record)", None, "sev4", ("tier1",))),
+     ("default_route (everything else is kept on record)", None, "sev4", ())),
     # categories reach the groups that list them, and `all` subscribers
     ("alertmanager", {"service": "azure-api", "category": "availability"}, "critical",
      ("routes[2] (work-order API)", "azure-api", "sev2", ("tier1", "platform"))),
@@ -45,7 +45,7 @@ TABLE = [
     ("azure", {"resource_group": "rg-fieldservice-data"}, "sev0",
      ("routes[1] (Azure SQL)", "azure-sql", "sev1", ("tier1",))),
     ("azure", {"signal_type": "ServiceHealth"}, "sev2",
-     ("routes[2] (service health notices are for the record)", None, "sev4", ("tier1",))),
+     ("routes[2] (service health notices are for the record)", None, "sev4", ())),
     ("azure", {"resource_group": "rg-other"}, "sev1",
      ("default_route (other Azure alerts to the work-order API)", "azure-api", "sev2", ("tier1",))),
     ("generic", {}, None, ("default_route", None, "sev4", ("tier1",))),

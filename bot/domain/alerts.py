@@ -1,0 +1,99 @@
+"""An incident's alerts as responders see them (the card, `alerts`), and silences (`silence`).
+
+A silence mutes alerts for a while: matching alerts are still recorded, but open no incident
+and page nobody until it ends. `silence 2h service=checkout` matches by labels, across
+integrations; `silence 2h` alone mutes the alerts of this incident's groups. Each silence is
+on the incident's timeline, shown by `alerts`, and ends by itself.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.alerts.model import FIRING, RESOLVED, Link
+from bot.domain.formatting import format_time, incident_ref
+from bot.domain.model import Actor, AlertSummary, Source
+from bot.domain.timeline import Kind, record
+from bot.durations import format_duration
+from bot.errors import ValidationFailed
+from storage import alert_store as store
+
+MAX_SILENCE = timedelta(days=7)
+TOP_LABELS = ("alertname", "service", "severity", "instance", "resource", "resource_group", "signal_type", "category")
+
+
+@dataclass(frozen=True)
+class AlertLine:
+    status: str
+    title: str
+    labels: dict[str, str]
+    silenced: bool
+    since: datetime
+
+
+async def summary(session: AsyncSession, incident_id: int) -> AlertSummary | None:
+    """The card's alert section, or None for an incident no alert opened."""
+    groups = await store.groups_of_incident(session, incident_id)
+    if not groups:
+        return None
+    alerts = [a for _group, group_alerts in groups for a in group_alerts]
+    firing = [a for a in alerts if a.status == FIRING]
+    labelled = [json.loads(a.labels_json) for a in (firing or alerts)]
+    shared = {k: v for k, v in labelled[0].items() if all(other.get(k) == v for other in labelled[1:])} if labelled else {}
+    top = tuple((k, shared[k]) for k in TOP_LABELS if k in shared)[:4]
+    links: list[Link] = []
+    for alert in alerts:
+        for raw in json.loads(alert.links_json):
+            link = Link(str(raw.get("title") or "Source"), str(raw.get("url") or ""))
+            if link.url and link.url not in {seen.url for seen in links}:
+                links.append(link)
+    payloads = [a.payload_id for a in alerts if a.payload_id is not None]
+    return AlertSummary(firing=len(firing), resolved=sum(1 for a in alerts if a.status == RESOLVED), groups=len(groups),
+                        labels=top, links=tuple(links[:3]), flapping=any(g.flapping_since for g, _ in groups),
+                        payload_id=max(payloads) if payloads else None)
+
+
+async def listing(session: AsyncSession, incident_id: int, *, now: datetime) -> tuple[list[AlertLine], list[str]]:
+    """(the incident's alerts, firing first, then the newest; descriptions of the active silences)."""
+    lines = [AlertLine(status=a.status, title=a.title, labels=json.loads(a.labels_json), silenced=a.silenced_by is not None,
+                       since=a.changed_at)
+             for _group, alerts in await store.groups_of_incident(session, incident_id) for a in alerts]
+    lines.sort(key=lambda line: (line.status != FIRING, -line.since.timestamp()))
+    silences = []
+    for silence in await store.active_silences(session, now=now):
+        matchers = json.loads(silence.matchers_json)
+        if not matchers and silence.incident_id != incident_id:
+            continue
+        what = " ".join(f"{k}={v}" for k, v in sorted(matchers.items())) or f"the alerts of {incident_ref(incident_id)}"
+        silences.append(f"{what} until {format_time(silence.ends_at)} (by {silence.created_by_name or 'someone'})")
+    return lines, silences
+
+
+def parse_matchers(words: list[str]) -> dict[str, str]:
+    """`service=checkout instance=web-1` -> labels; anything else is explained."""
+    matchers: dict[str, str] = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep or not key or not value:
+            raise ValidationFailed(f"`{word}` is not a label matcher. Say `silence 2h service=checkout` (label=value, "
+                                   "as many as you like), or `silence 2h` for this incident's alerts.")
+        matchers[key] = value
+    return matchers
+
+
+async def silence(session: AsyncSession, *, incident_id: int, duration: timedelta, matchers: dict[str, str],
+                  actor: Actor, source: Source, now: datetime) -> datetime:
+    """Mute matching alerts (or, with no matchers, this incident's) until now + duration; the end."""
+    if duration <= timedelta(0) or duration > MAX_SILENCE:
+        raise ValidationFailed(f"A silence lasts between 1 minute and {format_duration(MAX_SILENCE)}; "
+                               f"say e.g. `silence 2h service=checkout`.")
+    ends = now + duration
+    await store.add_silence(session, matchers=matchers, incident_id=incident_id, by_aad=actor.aad_id,
+                            by_name=actor.display, now=now, ends_at=ends)
+    what = " ".join(f"{k}={v}" for k, v in sorted(matchers.items())) or f"the alerts of {incident_ref(incident_id)}"
+    await record(session, incident_id=incident_id, kind=Kind.ALERT, source=source, actor=actor, now=now,
+                 new="silenced", text=f"silenced {what} for {format_duration(duration)} (until {format_time(ends)})")
+    return ends

@@ -1,0 +1,38 @@
+"""Alert text on cards stays text; only http(s) links become buttons."""
+import pytest
+
+from bot.teams.untrusted import plain, safe_url
+
+
+@pytest.mark.parametrize(("raw", "shown"), [
+    ("Disk full on db-1", "Disk full on db-1"),
+    ("[click](https://evil.example)", "\\[click\\](https://evil.example)"),  # no live link
+    ("**urgent** _now_ `code` ~~gone~~", "\\*\\*urgent\\*\\* \\_now\\_ \\`code\\` \\~\\~gone\\~\\~"),
+    ("<at>Everyone</at> hi", "‹at›Everyone‹/at› hi"),  # no mention tag, no HTML
+    ("line one\n\n- line two\r\n# three", "line one - line two # three"),  # one line, no list or heading
+    ("- starts a list", "\\- starts a list"),
+    ("12. starts a numbered list", "12\\. starts a numbered list"),
+    ("back\\slash", "back\\\\slash"),
+])
+def test_plain_neutralises_markdown_mentions_and_structure(raw, shown):
+    assert plain(raw) == shown
+
+
+def test_plain_cuts_long_text():
+    assert plain("x" * 500, limit=10) == "x" * 9 + "…"
+
+
+@pytest.mark.parametrize(("url", "kept"), [
+    ("https://grafana.example/d/abc?orgId=1", True),
+    ("http://127.0.0.1:9090/graph?g0.expr=up", True),
+    ("javascript:alert(1)", False),
+    ("JAVASCRIPT:alert(1)", False),
+    ("data:text/html,<script>", False),
+    ("//evil.example/x", False),
+    ("https://", False),
+    ("https://ok.example/a b", False),
+    ("https://ok.example/" + "a" * 3000, False),
+    (None, False),
+])
+def test_only_absolute_http_links_are_kept(url, kept):
+    assert safe_url(url) == (url if kept else None)
