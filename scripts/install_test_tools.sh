@@ -3,6 +3,8 @@
 #   - Debian `chromium` + `fonts-liberation`: the browser Playwright launches (never
 #     `playwright install`: it downloads its own browser build, which fails offline);
 #   - Debian `postgresql`: server binaries (initdb, postgres) for the real-PostgreSQL tests;
+#   - Debian `prometheus-alertmanager`: the real Alertmanager that posts webhooks to the app
+#     (its systemd unit is not started here; the test runs its own instance on 127.0.0.1);
 #   - Microsoft 365 Agents Playground from npm, pinned in package-lock.json (`npm ci`).
 # Idempotent and quick when everything is already there: apt-get and npm run only for what is
 # missing or stale. On a machine where a tool cannot be installed it warns and carries on (the
@@ -12,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
-APT_PACKAGES=(chromium fonts-liberation postgresql)
+APT_PACKAGES=(chromium fonts-liberation postgresql prometheus-alertmanager)
 
 say() { printf 'tools: %s\n' "$*"; }
 
@@ -34,6 +36,7 @@ missing_debs() {
     { [ -x /usr/bin/chromium ] && deb_installed chromium; } || missing+=(chromium)
     deb_installed fonts-liberation || missing+=(fonts-liberation)
     compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+    [ -x /usr/bin/prometheus-alertmanager ] || missing+=(prometheus-alertmanager)
     echo "${missing[@]:-}"
 }
 

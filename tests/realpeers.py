@@ -62,3 +62,56 @@ def postgres_server() -> Iterator[str]:
     finally:
         subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+ALERTMANAGER = Path("/usr/bin/prometheus-alertmanager")
+
+
+@contextmanager
+def alertmanager_server(*, webhook_url: str, bearer_token: str, group_by: list[str]) -> Iterator[str]:
+    """Start Debian's Prometheus Alertmanager on 127.0.0.1 (cluster listening off) with one
+    receiver: a webhook to `webhook_url` with a bearer token, groups flushed within a second,
+    resolves sent. Yields its base URL."""
+    if not ALERTMANAGER.exists():
+        raise FileNotFoundError("prometheus-alertmanager not found: run `make tools` "
+                                "(apt-get install prometheus-alertmanager)")
+    root = Path(tempfile.mkdtemp(prefix="firebreak-am-"))
+    port = _free_port()
+    config = {
+        "route": {"receiver": "firebreak", "group_by": group_by, "group_wait": "1s", "group_interval": "1s",
+                  "repeat_interval": "1h"},
+        "receivers": [{"name": "firebreak", "webhook_configs": [{
+            "url": webhook_url, "send_resolved": True, "max_alerts": 0,
+            "http_config": {"authorization": {"type": "Bearer", "credentials": bearer_token}}}]}],
+    }
+    import json
+
+    (root / "alertmanager.yml").write_text(json.dumps(config))  # YAML is a superset of JSON
+    log = open(root / "alertmanager.log", "w")
+    proc = subprocess.Popen([str(ALERTMANAGER), f"--config.file={root / 'alertmanager.yml'}",
+                             f"--storage.path={root / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+                             "--cluster.listen-address=", "--log.level=debug"], stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        import urllib.request
+
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/-/ready", timeout=1) as ready:
+                    if ready.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((root / "alertmanager.log").read_text())
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)

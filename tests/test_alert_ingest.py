@@ -211,3 +211,17 @@ async def test_webhooks_racing_for_one_group_on_postgres(postgres_url, clock):
     finally:
         for d in dbs:
             await d.dispose()
+
+
+async def test_a_group_takes_its_most_severe_alert(db, clock):
+    mixed = AlertBatch(source="alertmanager", group_key="mixed", alerts=(
+        Alert(dedup_key="a", status=FIRING, title="warning first", severity="warning",
+              labels={"service": "field-service-app"}),
+        Alert(dedup_key="b", status=FIRING, title="critical second", severity="critical",
+              labels={"service": "field-service-app"}),
+        Alert(dedup_key="c", status=RESOLVED, title="resolved", severity="critical",
+              labels={"service": "field-service-app"})))
+    opened = (await post(db, clock, mixed)).groups[0]
+    async with db.read() as session:
+        incident = await session.get(Incident, opened.incident_id)
+    assert (incident.severity, incident.title) == ("sev1", "critical second")

@@ -91,8 +91,7 @@ async def ingest(session: AsyncSession, *, plan: Plan, integration: Integration,
 async def _ingest_group(session: AsyncSession, *, plan: Plan, integration: Integration, batch: AlertBatch, key: str,
                         own: str, alerts: list[Alert], silences: Sequence, payload_id: int,
                         now: datetime) -> GroupOutcome:
-    representative = next((a for a in alerts if a.status == FIRING), alerts[0])
-    routed = route_alert(plan, integration, representative)
+    routed, representative = _route_group(plan, integration, alerts)
     title = _title(batch, representative)
     group, _created, previous = await _group_for(session, integration=integration, key=key, own=own, title=title,
                                                 routed=routed, labels=batch.group_labels or representative.labels,
@@ -145,6 +144,16 @@ async def _ingest_group(session: AsyncSession, *, plan: Plan, integration: Integ
         outcome.resolved_group = True
     outcome.incident_id = group.incident_id
     return outcome
+
+
+def _route_group(plan: Plan, integration: Integration, alerts: list[Alert]):
+    """The group's route: each firing alert is routed and the most severe decision wins (a
+    group with one critical alert among warnings is as bad as the critical one); ties go to
+    the sender's order. (decision, the alert it came from)."""
+    rank = {severity.id: index for index, severity in enumerate(plan.severities)}
+    candidates = [a for a in alerts if a.status == FIRING] or alerts
+    decisions = [(route_alert(plan, integration, alert), alert) for alert in candidates]
+    return min(decisions, key=lambda decision: rank.get(decision[0].severity, len(rank)))
 
 
 def _title(batch: AlertBatch, alert: Alert) -> str:
