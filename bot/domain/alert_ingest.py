@@ -28,7 +28,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts.model import FIRING, RESOLVED, Alert, AlertBatch
-from bot.domain import incidents, spaces
+from bot.domain import conversations, incidents, spaces
 from bot.domain.direct_messages import send_direct
 from bot.domain.alert_routing import route_alert
 from bot.domain.formatting import incident_ref
@@ -125,11 +125,12 @@ async def _ingest_group(session: AsyncSession, *, plan: Plan, integration: Integ
     firing_unsilenced = [r for r in rows if r.status == FIRING and r.silenced_by is None]
     if group.incident_id is None and not group.record_only and firing_unsilenced:
         await _open_incident(session, plan=plan, group=group, previous=previous, routed_severity=routed.severity,
-                             now=now)
+                             payload_id=payload_id, now=now)
         await _tell_groups(session, plan=plan, group=group, groups=routed.groups, now=now)
         outcome.opened_incident = True
     elif group.incident_id is not None and (outcome.new or outcome.changed):
-        await _note_on_incident(session, group=group, outcome=outcome, rows=rows, now=now)
+        await _note_on_incident(session, group=group, outcome=outcome, rows=rows, payload_id=payload_id, now=now)
+        await conversations.cards_changed(session, incident_id=group.incident_id, now=now)  # its alert section
     if became_flapping and group.flapping_since is None:
         group.flapping_since = now
         outcome.flapping = True
@@ -194,12 +195,13 @@ async def _group_for(session: AsyncSession, *, integration: Integration, key: st
 
 
 async def _open_incident(session: AsyncSession, *, plan: Plan, group: AlertGroup, previous: AlertGroup | None,
-                         routed_severity: str, now: datetime) -> None:
+                         routed_severity: str, payload_id: int, now: datetime) -> None:
     view = await incidents.declare(session=session, plan=plan, title=group.title, severity=routed_severity,
                                    actor=SYSTEM_ACTOR, source=Source.ALERT, now=now, service_id=group.service_id)
     group.incident_id = view.id
     await spaces.request_space(session, incident_id=view.id, now=now)  # no turn here to open it
-    text = f"opened by alert group `{group.source_group_key[:200]}` ({group.route})"
+    text = (f"opened by alert group `{group.source_group_key[:200]}` ({group.route}); "
+            f"the webhook is on record: `alerts payload {payload_id}`")
     if previous is not None and previous.incident_id is not None:
         group.previous_group_id = previous.id
         text += f"; it fired again after {incident_ref(previous.incident_id)} resolved"
@@ -227,11 +229,12 @@ async def _tell_groups(session: AsyncSession, *, plan: Plan, group: AlertGroup, 
 
 
 async def _note_on_incident(session: AsyncSession, *, group: AlertGroup, outcome: GroupOutcome,
-                            rows: list[AlertRecord], now: datetime) -> None:
+                            rows: list[AlertRecord], payload_id: int, now: datetime) -> None:
     firing = sum(1 for r in rows if r.status == FIRING)
     await record(session, incident_id=group.incident_id, kind=Kind.ALERT, source=Source.ALERT, actor=SYSTEM_ACTOR,
                  now=now, new="updated",
-                 text=f"alerts: {outcome.new} new, {outcome.changed} changed; {firing} of {len(rows)} firing")
+                 text=f"alerts: {outcome.new} new, {outcome.changed} changed; {firing} of {len(rows)} firing "
+                      f"(`alerts payload {payload_id}`)")
 
 
 async def _resolve_group(session: AsyncSession, *, plan: Plan, integration: Integration, group: AlertGroup,

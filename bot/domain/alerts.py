@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts.model import FIRING, RESOLVED, Link
@@ -20,6 +21,8 @@ from bot.domain.timeline import Kind, record
 from bot.durations import format_duration
 from bot.errors import ValidationFailed
 from storage import alert_store as store
+from storage.alerts import AlertPayload
+from storage.models import TimelineEvent
 
 MAX_SILENCE = timedelta(days=7)
 TOP_LABELS = ("alertname", "service", "severity", "instance", "resource", "resource_group", "signal_type", "category")
@@ -97,3 +100,24 @@ async def silence(session: AsyncSession, *, incident_id: int, duration: timedelt
     await record(session, incident_id=incident_id, kind=Kind.ALERT, source=source, actor=actor, now=now,
                  new="silenced", text=f"silenced {what} for {format_duration(duration)} (until {format_time(ends)})")
     return ends
+
+
+PAYLOAD_SHOWN = 20_000  # characters: a card stays well under Teams' ~28 KB message limit
+
+
+async def payload_for(session: AsyncSession, *, incident_id: int, payload_id: int) -> tuple[str, int] | None:
+    """(body as received, first PAYLOAD_SHOWN characters pretty-printed when it is JSON; its
+    full length) of a webhook this incident's timeline names, else None: a payload is shown
+    only where it is on record, never another incident's."""
+    named = await session.execute(select(TimelineEvent.id).where(
+        TimelineEvent.incident_id == incident_id, TimelineEvent.text.like(f"%`alerts payload {payload_id}`%")).limit(1))
+    if named.first() is None:
+        return None
+    row = await session.get(AlertPayload, payload_id)
+    if row is None:
+        return None
+    try:
+        shown = json.dumps(json.loads(row.body), indent=2, ensure_ascii=False)
+    except ValueError:
+        shown = row.body
+    return shown[:PAYLOAD_SHOWN], len(row.body)

@@ -55,3 +55,13 @@ def alerts_card(incident_id: int, lines: Sequence[AlertLine], silences: Sequence
                  for s in silences]
     return {"type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "version": "1.5",
             "body": body}
+
+
+
+def payload_text(incident_id: int, payload_id: int, shown: str, length: int) -> str:
+    """A webhook body as received, as a code block in a message: Markdown is not read inside
+    it, a fence in the body cannot end it early, and angle brackets show as ‹ › so no tag
+    (an `<at>` mention, HTML) can form."""
+    cut = f" (the first {len(shown):,} of {length:,} characters)" if len(shown) < length else ""
+    body = shown.replace("```", "`\u200b``").replace("<", "‹").replace(">", "›")
+    return f"Webhook {payload_id} of {incident_ref(incident_id)}{cut}, as received:\n\n```\n{body}\n```"

@@ -6,19 +6,24 @@ from bot.domain import alerts
 from bot.domain.formatting import format_time, incident_ref
 from bot.durations import DurationError, parse_duration
 from bot.errors import ValidationFailed
-from bot.teams.alert_cards import alerts_card
+from bot.teams.alert_cards import alerts_card, payload_text
 from bot.teams.context import CommandContext
 from bot.teams.incident_commands import apply_change, registry, split_ref, target_of
 
 SILENCE_USAGE = "silence [INC-n] DURATION [label=value ...]"
 
 
-@registry.command("alerts", usage="alerts [INC-n]", summary="List an incident's alerts and silences",
+@registry.command("alerts", usage="alerts [INC-n] [payload N]", summary="List an incident's alerts and silences",
                   in_manifest=False)
 async def list_alerts(ctx: CommandContext) -> None:
     explicit, rest = split_ref(ctx.command.args)
+    words = rest.split()
+    if words[:1] == ["payload"] and len(words) == 2 and words[1].isdigit():
+        await _show_payload(ctx, explicit, int(words[1]))
+        return
     if rest:
-        raise ValidationFailed("Say `alerts` in an incident's space, or `alerts INC-7`.")
+        raise ValidationFailed("Say `alerts` in an incident's space (or `alerts INC-7`), or `alerts payload N` for a "
+                               "webhook its timeline names.")
     iid = await target_of(ctx, explicit)
     now = ctx.app.service.clock.now()
     lines, silences = await ctx.app.service.read(lambda s: alerts.listing(s, iid, now=now))
@@ -26,6 +31,16 @@ async def list_alerts(ctx: CommandContext) -> None:
         await ctx.reply(f"No alert is attached to {incident_ref(iid)}: it was declared by hand.")
         return
     await ctx.reply_card(alerts_card(iid, lines, silences))
+
+
+async def _show_payload(ctx: CommandContext, explicit: int | None, payload_id: int) -> None:
+    iid = await target_of(ctx, explicit)
+    found = await ctx.app.service.read(lambda s: alerts.payload_for(s, incident_id=iid, payload_id=payload_id))
+    if found is None:
+        raise ValidationFailed(f"{incident_ref(iid)}'s timeline names no webhook {payload_id}; say `timeline` to see "
+                               "the ones it does.")
+    shown, length = found
+    await ctx.reply(payload_text(iid, payload_id, shown, length))
 
 
 @registry.command("silence", usage=SILENCE_USAGE, summary="Mute matching alerts for a while", in_manifest=False)

@@ -135,3 +135,32 @@ async def test_alerts_lists_them_and_silence_mutes_a_new_group(harness, connecto
     # a matcher that is not label=value is explained, and nothing is silenced
     await harness.say("silence 2h checkout", CHANNEL, conversation_id=space)
     assert any("`checkout` is not a label matcher" in t for t in harness.texts())
+
+
+async def test_the_full_payload_is_one_command_away_from_the_timeline(harness, connector):
+    await harness.bind_incidents_channel()
+    status, answer = await post(harness, "alertmanager", _hostile_body(), headers=bearer())
+    incident_id, payload_id = answer["groups"][0]["incident"], answer["payload"]
+    view = await harness.until_async(lambda: _with_space(harness, incident_id))
+    space = view.incident.home_conversation_id
+    opened = await _timeline_text(harness, incident_id, "opened by alert group")
+    assert f"`alerts payload {payload_id}`" in opened
+    await harness.say(f"alerts payload {payload_id}", CHANNEL, conversation_id=space)
+    [shown] = [t for t in harness.texts() if t.startswith(f"Webhook {payload_id} of INC-{incident_id}")]
+    assert '"fingerprint": "6bb710ed11b2b558"' in shown and "‹at›Everyone‹/at›" in shown and "<at>" not in shown
+    # another webhook, not on this incident's timeline, is not shown here
+    await harness.say(f"alerts payload {payload_id + 99}", CHANNEL, conversation_id=space)
+    assert any(f"timeline names no webhook {payload_id + 99}" in t for t in harness.texts())
+
+
+async def test_the_living_card_follows_its_alerts(harness, connector):
+    await harness.bind_incidents_channel()
+    status, answer = await post(harness, "alertmanager", alertmanager_body(), headers=bearer())
+    incident_id = answer["groups"][0]["incident"]
+    await harness.until_async(lambda: _with_space(harness, incident_id))
+    doc = json.loads(alertmanager_body())
+    doc["alerts"][0]["status"] = "resolved"
+    assert (await post(harness, "alertmanager", json.dumps(doc).encode(), headers=bearer()))[0] == 200
+    updated = await harness.until(lambda: [u for u in harness.updates() if "2 firing · 1 resolved" in
+                                           json.dumps(u, ensure_ascii=False)])
+    assert updated  # the card posted in the space was updated in place
