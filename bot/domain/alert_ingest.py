@@ -27,17 +27,18 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerts.model import FIRING, RESOLVED, Alert, AlertBatch
-from bot.domain import conversations, incidents, spaces
+from bot.alerts.model import ACKNOWLEDGED, FIRING, RESOLVED, Alert, AlertBatch
+from bot.domain import conversations, incidents, paging, spaces
 from bot.domain.direct_messages import send_direct
 from bot.domain.alert_routing import route_alert
 from bot.domain.formatting import incident_ref
-from bot.domain.model import SYSTEM_ACTOR, Source
+from bot.domain.model import SYSTEM_ACTOR, Actor, Source
 from bot.domain.timeline import Kind, record
 from bot.plan import Plan
 from bot.plan_integrations import Integration
 from storage import alert_store as store
 from storage import outbox, queries
+from storage import paging as paging_store
 from storage.alerts import AlertGroup, AlertRecord
 
 TITLE_MAX = 200
@@ -131,6 +132,9 @@ async def _ingest_group(session: AsyncSession, *, plan: Plan, integration: Integ
     elif group.incident_id is not None and (outcome.new or outcome.changed):
         await _note_on_incident(session, group=group, outcome=outcome, rows=rows, payload_id=payload_id, now=now)
         await conversations.cards_changed(session, incident_id=group.incident_id, now=now)  # its alert section
+    if group.incident_id is not None and any(a.status == ACKNOWLEDGED for a in alerts) \
+            and not any(r.status == FIRING for r in rows):
+        await _acknowledge(session, plan=plan, group=group, integration=integration, now=now)
     if became_flapping and group.flapping_since is None:
         group.flapping_since = now
         outcome.flapping = True
@@ -235,6 +239,19 @@ async def _note_on_incident(session: AsyncSession, *, group: AlertGroup, outcome
                  now=now, new="updated",
                  text=f"alerts: {outcome.new} new, {outcome.changed} changed; {firing} of {len(rows)} firing "
                       f"(`alerts payload {payload_id}`)")
+
+
+async def _acknowledge(session: AsyncSession, *, plan: Plan, group: AlertGroup, integration: Integration,
+                       now: datetime) -> None:
+    """The sender says someone is on it (PagerDuty's `acknowledge`): paging stops, as if they had
+    pressed Acknowledge, and a declared incident becomes acknowledged."""
+    actor = Actor(aad_id="", name=f"{integration.name} (acknowledge event)")
+    for escalation in await paging_store.escalations_of(session, group.incident_id, active_only=True):
+        await paging.acknowledge(session, escalation_id=escalation.id, actor=actor, source=Source.ALERT, now=now)
+    incident = await queries.get_incident(session, group.incident_id)
+    if incident is not None and incident.status == "declared":
+        await incidents.transition(session=session, plan=plan, incident_id=group.incident_id, action="ack",
+                                   actor=actor, source=Source.ALERT, now=now, system=True)
 
 
 async def _resolve_group(session: AsyncSession, *, plan: Plan, integration: Integration, group: AlertGroup,
