@@ -10,8 +10,8 @@ from pathlib import Path
 
 from bot.alerts.model import AlertPayloadInvalid
 from bot.alerts.parse import parse
-from bot.domain.alert_ingest import group_key
-from bot.domain.alert_routing import route_alert
+from bot.domain.alert_groups import group_identity
+from bot.domain.alert_routing import most_severe, route_alert
 from bot.plan import Plan
 
 
@@ -33,12 +33,16 @@ def route_test(plan: Plan, integration_id: str | None, path: Path) -> tuple[int,
         return 1, f"{path} is not a valid {integration.source} payload (HTTP {invalid.status}): {invalid}"
     lines = [f"{path}: {len(batch.alerts)} alert(s) from {integration.source}, integration `{integration.id}`"
              + (f"; {batch.truncated} more left out by the sender" if batch.truncated else "")]
+    groups: dict[str, tuple[str, list]] = {}
     for alert in batch.alerts:
         routed = route_alert(plan, integration, alert)
-        _key, own = group_key(integration, batch, alert)
+        key, own = group_identity(integration, batch, alert, routed)
+        groups.setdefault(key, (own, []))[1].append((alert, routed))
+    for own, routed_alerts in groups.values():
+        routed, _alert = most_severe(plan, routed_alerts)
         lines.append("")
-        lines.append(f"- {alert.title} [{alert.status}] dedup key `{alert.dedup_key}`, group `{own[:120]}`")
-        lines.append(f"  route: {routed.route}")
+        lines.append(f"Group `{own[:120]}`: {len(routed_alerts)} alert(s), one incident at most")
+        lines.append(f"  route (its most severe alert's): {routed.route}")
         if routed.record_only:
             lines.append("  kept on record only: no incident, nobody paged")
         else:
@@ -46,6 +50,9 @@ def route_test(plan: Plan, integration_id: str | None, path: Path) -> tuple[int,
             lines.append(f"  opens an incident{' for ' + routed.service_id if routed.service_id else ''}: "
                          + _paging(plan, routed.service_id, routed.severity))
         lines.append(f"  groups told: {', '.join(routed.groups) or 'none'}")
+        for alert, alone in routed_alerts:
+            lines.append(f"  - {alert.title} [{alert.status}] dedup key `{alert.dedup_key}`; on its own: "
+                         f"{alone.route}, {alone.severity}")
     lines.append("")
     lines.append("Nothing was recorded and nobody was told: this is a dry run. Active silences are not applied.")
     return 0, "\n".join(lines)

@@ -23,7 +23,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import Counter
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.alerts.auth import AlertAuthFailed, SecretSource, authenticate
 from bot.alerts.model import AlertPayloadInvalid
@@ -50,7 +51,8 @@ def add_alert_routes(app: web.Application, *, service: IncidentService, plan: Ca
 
     async def receive(request: web.Request) -> web.Response:
         name = request.match_info["integration"]
-        integration = plan().integration(name)
+        current = plan()  # one plan for the whole request, even if it is reloaded meanwhile
+        integration = current.integration(name)
         if integration is None:
             return answer(UNKNOWN, "unknown_integration", 404,
                           {"error": f"There is no integration `{name}` in the response plan."})
@@ -75,15 +77,22 @@ def add_alert_routes(app: web.Application, *, service: IncidentService, plan: Ca
             outcome = {413: "too_large", 422: "unprocessable"}.get(invalid.status, "malformed")
             return answer(name, outcome, invalid.status, {"error": str(invalid)})
         text = body.decode("utf-8", errors="replace")
-        current = plan()
         try:
             result = await service.execute(lambda s, now: alert_ingest.ingest(
                 s, plan=current, integration=integration, batch=batch, body=text, now=now))
-        except (OperationalError, DBAPIError, OSError, asyncio.TimeoutError) as exc:
+        except DataError as exc:  # the database refuses a value: retrying the same body cannot help
+            log.warning("alert webhook for %s refused by the database: %s", name, exc.orig)
+            return answer(name, "unprocessable", 422, {"error": "A value in this payload cannot be stored (too long "
+                                                                "or not valid text); nothing was recorded."})
+        except (OperationalError, DBAPIError, PoolTimeout, OSError, asyncio.TimeoutError) as exc:
             log.warning("alert webhook for %s not recorded (will be retried by the sender): %s", name,
                         type(exc).__name__)
             return answer(name, "unavailable", 503, {"error": "Temporarily unable to record alerts; retry."},
                           headers={"Retry-After": str(RETRY_AFTER_S)})
+        except Exception:  # a bug: logged with its traceback, answered and counted, never silent
+            log.exception("alert webhook for %s failed", name)
+            return answer(name, "error", 500, {"error": "Firebreak failed to record this payload; its operator "
+                                                        "can find why in the log."})
         groups = [{"group": g.group_id, "incident": g.incident_id, "opened": g.opened_incident, "new": g.new,
                    "changed": g.changed, "repeated": g.repeated, "silenced": g.silenced,
                    "resolved": g.resolved_group} for g in result.groups]

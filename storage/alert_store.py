@@ -15,6 +15,7 @@ from storage.alerts import OPEN, RESOLVED, AlertGroup, AlertPayload, AlertRecord
 
 __all__ = ["OPEN", "RESOLVED", "add_payload", "active_silences", "open_group", "create_group", "reopen_group",
            "latest_group", "alerts_of", "new_alert", "change_alert", "refresh_alert", "groups_of_incident",
+           "carry_changes", "is_flapping",
            "add_silence"]
 
 
@@ -51,8 +52,9 @@ async def create_group(session: AsyncSession, *, integration_id: str, group_key:
     """A new open group of this key; (group, True). Two transactions racing to create it both
     try the insert; the partial unique index lets one win, and the other (in a savepoint, so
     its transaction goes on) gets the winner's group and False."""
-    group = AlertGroup(integration_id=integration_id, group_key=group_key, source_group_key=source_group_key,
-                       title=title, status=OPEN, route=route, record_only=record_only, service_id=service_id,
+    group = AlertGroup(integration_id=integration_id, group_key=group_key,
+                       source_group_key=source_group_key.replace("\x00", ""), title=title[:300], status=OPEN,
+                       route=route[:300], record_only=record_only, service_id=service_id,
                        severity=severity, labels_json=_json(labels), first_seen_at=now, last_seen_at=now)
     return await _insert_or_winner(session, group, integration_id, group_key)
 
@@ -79,10 +81,14 @@ async def _insert_or_winner(session: AsyncSession, group: AlertGroup, integratio
     return group, created
 
 
-async def latest_group(session: AsyncSession, *, integration_id: str, group_key: str) -> AlertGroup | None:
-    """The most recent group of this key, whatever its state."""
+async def latest_group(session: AsyncSession, *, integration_id: str, group_key: str,
+                       lock: bool = False) -> AlertGroup | None:
+    """The most recent group of this key, whatever its state; `lock` takes its row lock (on
+    PostgreSQL a racer waits here and then sees the state the first one committed)."""
     stmt = (select(AlertGroup).where(AlertGroup.integration_id == integration_id, AlertGroup.group_key == group_key)
             .order_by(AlertGroup.id.desc()).limit(1))
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
@@ -93,8 +99,8 @@ async def alerts_of(session: AsyncSession, group_id: int) -> Sequence[AlertRecor
 
 def new_alert(*, group_id: int, alert: Any, now: datetime, payload_id: int, silenced_by: int | None) -> AlertRecord:
     """A row for an alert seen for the first time in its group (`alert`: bot.alerts.model.Alert)."""
-    return AlertRecord(group_id=group_id, dedup_key=alert.dedup_key, status=alert.status, title=alert.title[:300],
-                       severity=alert.severity, labels_json=_json(alert.labels), annotations_json=_json(alert.annotations),
+    return AlertRecord(group_id=group_id, dedup_key=alert.dedup_key.replace("\x00", ""), status=alert.status,
+                       title=alert.title[:300], severity=(alert.severity or None) and alert.severity[:32], labels_json=_json(alert.labels), annotations_json=_json(alert.annotations),
                        links_json=_json([asdict(link) for link in alert.links]), starts_at=alert.starts_at,
                        ends_at=alert.ends_at, first_seen_at=now, last_seen_at=now, changed_at=now,
                        changes_json="[]", silenced_by=silenced_by, payload_id=payload_id)
@@ -109,11 +115,29 @@ def refresh_alert(row: AlertRecord, alert: Any, *, now: datetime) -> None:
     row.ends_at = alert.ends_at
 
 
+def _recent(changes_json: str, now: datetime, window: timedelta) -> list[str]:
+    return [c for c in json.loads(changes_json) if datetime.fromisoformat(c) > now - window]
+
+
+def is_flapping(row: AlertRecord, *, now: datetime, window: timedelta, flapping_at: int) -> bool:
+    return len(_recent(row.changes_json, now, window)) >= flapping_at
+
+
+def carry_changes(row: AlertRecord, previous_json: str, *, now: datetime, window: timedelta, flapping_at: int) -> bool:
+    """A new row for an alert that fired again after its group resolved: it keeps the earlier
+    changes in the window, and this refire counts as one. True when that makes it flapping."""
+    changes = _recent(previous_json, now, window)
+    was_flapping = len(changes) >= flapping_at
+    changes.append(now.isoformat())
+    row.changes_json = _json(changes)
+    return not was_flapping and len(changes) >= flapping_at
+
+
 def change_alert(row: AlertRecord, alert: Any, *, now: datetime, payload_id: int, window: timedelta,
                  flapping_at: int) -> bool:
     """Record a state change; True when it makes the alert flapping (`flapping_at` changes
     within `window`) for the first time in that window."""
-    changes = [c for c in json.loads(row.changes_json) if datetime.fromisoformat(c) > now - window]
+    changes = _recent(row.changes_json, now, window)
     was_flapping = len(changes) >= flapping_at
     changes.append(now.isoformat())
     refresh_alert(row, alert, now=now)

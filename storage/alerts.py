@@ -73,7 +73,8 @@ class AlertRecord(SQLModel, table=True):
 
     id: Optional[int] = Field(default=None, primary_key=True)
     group_id: int = Field(foreign_key="alert_group.id", index=True)
-    dedup_key: str = Field(max_length=500)
+    dedup_key: str = Field(max_length=1024)
+    """Up to 1,024 characters (the parsers hash longer keys)."""
     status: str = Field(max_length=16)
     title: str = Field(max_length=300)
     severity: Optional[str] = Field(default=None, max_length=32)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, Index, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -40,6 +40,9 @@ class Incident(SQLModel, table=True):
     last_update_text: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
     last_update_at: Optional[datetime] = _utc(nullable=True)
     resolution_summary: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    need_to_know: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, default=False,
+                                                                server_default=false()))
+    """Never announced (a security event opened it: only the groups its route names are told)."""
 
 
 class IncidentRole(SQLModel, table=True):

@@ -115,3 +115,21 @@ def alertmanager_server(*, webhook_url: str, bearer_token: str, group_by: list[s
             proc.kill()
         log.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def fresh_database(postgres_url: str) -> str:
+    """A new, empty database on the test PostgreSQL server (tests stay independent on one
+    server); its plain URL."""
+    import uuid
+
+    from sqlalchemy import text
+
+    from storage.db import create_engine
+
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(postgres_url)
+    async with admin.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f"CREATE DATABASE {name}"))
+    await admin.dispose()
+    return postgres_url.rsplit("/", 1)[0] + f"/{name}"

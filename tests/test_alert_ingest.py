@@ -2,6 +2,7 @@
 silences, and concurrent webhooks for one group settled by the unique index."""
 import asyncio
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from storage.alerts import AlertGroup, AlertRecord, AlertSilence
 from storage.db import Database
 from storage.models import Incident, TimelineEvent
 from storage.paging import Escalation
+from tests.realpeers import fresh_database
 from tests.support import EXAMPLE_PLAN, FakeClock
 
 PLAN = load_plan(EXAMPLE_PLAN)
@@ -134,35 +136,104 @@ async def test_record_only_routes_keep_alerts_without_an_incident(db, clock):
     assert await count(db, Incident) == 0 and await count(db, AlertRecord) == 1
 
 
-async def test_a_silence_keeps_matching_alerts_from_opening_an_incident(db, clock):
+async def test_a_silence_keeps_matching_alerts_from_opening_an_incident_only_while_it_lasts(db, clock):
     async with db.write() as session:
         session.add(AlertSilence(matchers_json=json.dumps({"service": "field-service-app"}), created_at=clock.now(),
                                  ends_at=clock.now() + timedelta(hours=1)))
     muted = (await post(db, clock, batch(FIRING, FIRING))).groups[0]
     assert muted.silenced == 2 and muted.incident_id is None
-    clock.advance(hours=2)  # the silence has expired: a new firing alert opens the incident
-    later = (await post(db, clock, batch(FIRING, FIRING, FIRING))).groups[0]
-    assert later.opened_incident and later.new == 1
+    clock.advance(minutes=30)
+    assert (await post(db, clock, batch(FIRING, FIRING))).groups[0].incident_id is None  # still silenced
+    clock.advance(hours=1)  # the silence has ended: the same alerts, resent, open the incident
+    later = (await post(db, clock, batch(FIRING, FIRING))).groups[0]
+    assert later.opened_incident and later.silenced == 0 and later.repeated == 2
+
+
+async def test_a_group_without_an_incident_follows_the_route_of_its_latest_alerts(db, clock):
+    kept = (await post(db, clock, batch(FIRING, service="unrouted"))).groups[0]
+    assert kept.incident_id is None  # record only
+    mixed = AlertBatch(source="alertmanager", group_key=batch(FIRING).group_key, alerts=(
+        Alert(dedup_key="fp-0", status=FIRING, title="t", severity="warning", labels={"service": "unrouted"}),
+        Alert(dedup_key="fp-9", status=FIRING, title="critical now", severity="critical",
+              labels={"service": "field-service-app"})))
+    opened = (await post(db, clock, mixed)).groups[0]
+    assert opened.group_id == kept.group_id and opened.opened_incident
+    async with db.read() as session:
+        incident = await session.get(Incident, opened.incident_id)
+    assert (incident.severity, incident.service_id) == ("sev1", "field-service-app")
+
+
+async def test_alerts_of_an_incident_resolved_by_people_start_a_new_linked_incident(db, clock):
+    first = (await post(db, clock, batch(FIRING))).groups[0]
+    async with db.write() as session:
+        (await session.get(Incident, first.incident_id)).status = "resolved"  # while its alerts still fire
+    again = (await post(db, clock, batch(FIRING, FIRING))).groups[0]
+    assert again.opened_incident and again.incident_id != first.incident_id and again.group_id != first.group_id
+    assert any(f"after INC-{first.incident_id} resolved" in t for t in await timeline(db, again.incident_id))
+
+
+async def test_a_security_event_is_need_to_know(db, clock):
+    opened = (await post(db, clock, batch(FIRING, extra={"category": "security"}))).groups[0]
+    async with db.read() as session:
+        incident = await session.get(Incident, opened.incident_id)
+    assert incident.need_to_know and incident.home_conversation_id is None
+    notes = await timeline(db, opened.incident_id)
+    assert any(t.startswith("groups told: security") for t in notes)
+
+
+async def test_a_truncated_webhook_never_resolves_the_group(db, clock):
+    await post(db, clock, batch(FIRING, FIRING))
+    truncated = replace(batch(RESOLVED, RESOLVED), truncated=5)  # 5 more alerts left out: they may still fire
+    assert not (await post(db, clock, truncated)).groups[0].resolved_group
+    assert (await post(db, clock, batch(RESOLVED, RESOLVED))).groups[0].resolved_group
+
+
+async def test_alerts_without_a_group_key_group_by_route_and_service(db, clock):
+    generic = PLAN.integration("generic")
+    storm = AlertBatch(source="generic", alerts=tuple(
+        Alert(dedup_key=f"job-{i}", status=FIRING, title=f"job {i} failed", severity="error") for i in range(300)))
+    result = await post(db, clock, storm, integration=generic)
+    assert len(result.groups) == 1 and result.groups[0].new == 300
+    assert await count(db, Incident) == 1
+
+
+async def test_flapping_holds_auto_resolve_so_it_never_pages_again(db, clock):
+    auto = AM.model_copy(update={"auto_resolve": True})
+    opened = (await post(db, clock, batch(FIRING), integration=auto)).groups[0]
+    for status in (RESOLVED, FIRING, RESOLVED, FIRING, RESOLVED, FIRING, RESOLVED):
+        clock.advance(minutes=2)
+        await post(db, clock, batch(status), integration=auto)
+    async with db.read() as session:
+        incident = await session.get(Incident, opened.incident_id)
+    # the first two resolves auto-resolve and each refire opens a linked incident; at the fourth
+    # change within the hour the key is flapping: its incident opens without paging, and is no
+    # longer resolved automatically, so later refires attach to it
+    assert incident.status == "resolved"
+    assert await count(db, Incident) == 3 and await count(db, Escalation) == 2
+
+
+async def race(dbs: list[Database], clock, runs: int) -> None:
+    """Each run: every database handle posts the same new group twice at once; one incident."""
+    async with dbs[0].engine.begin() as conn:
+        await conn.run_sync(SQLModel.metadata.create_all)
+    try:
+        for run in range(runs):
+            b = batch(FIRING, FIRING, group=f"race-{run}")
+            results = await asyncio.gather(*(post(d, clock, b) for d in dbs for _ in range(2)))
+            incidents = {r.groups[0].incident_id for r in results}
+            assert len(incidents) == 1 and None not in incidents
+        assert await count(dbs[0], AlertGroup) == runs and await count(dbs[0], Incident) == runs
+        assert await count(dbs[0], Escalation) == runs
+    finally:
+        for d in dbs:
+            await d.dispose()
 
 
 async def test_webhooks_racing_for_one_group_end_in_one_group_and_one_incident(tmp_path, clock):
     """Two processes (two engines on one SQLite file) post the same new group at once, many
     times over: the partial unique index, not luck, keeps one open group per key."""
     path = tmp_path / "race.db"
-    dbs = [Database.from_url(f"sqlite:///{path}") for _ in range(2)]
-    async with dbs[0].engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.create_all)
-    try:
-        for run in range(15):
-            b = batch(FIRING, FIRING, group=f"race-{run}")
-            results = await asyncio.gather(*(post(d, clock, b) for d in dbs for _ in range(2)))
-            incidents = {r.groups[0].incident_id for r in results}
-            assert len(incidents) == 1 and None not in incidents
-        assert await count(dbs[0], AlertGroup) == 15 and await count(dbs[0], Incident) == 15
-        assert await count(dbs[0], Escalation) == 15
-    finally:
-        for d in dbs:
-            await d.dispose()
+    await race([Database.from_url(f"sqlite:///{path}") for _ in range(2)], clock, runs=15)
 
 
 async def test_the_unique_index_settles_a_create_that_lost_the_race(db, clock):
@@ -185,32 +256,8 @@ async def test_the_unique_index_settles_a_create_that_lost_the_race(db, clock):
 @pytest.mark.realpeer
 async def test_webhooks_racing_for_one_group_on_postgres(postgres_url, clock):
     """On PostgreSQL both racers can miss each other's uncommitted group; the index decides."""
-    import uuid
-
-    from sqlalchemy import text
-
-    from storage.db import create_engine
-
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(postgres_url)
-    async with admin.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f"CREATE DATABASE {name}"))
-    await admin.dispose()
-    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
-    dbs = [Database.from_url(url) for _ in range(3)]
-    async with dbs[0].engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.create_all)
-    try:
-        for run in range(10):
-            b = batch(FIRING, FIRING, group=f"race-{run}")
-            results = await asyncio.gather(*(post(d, clock, b) for d in dbs for _ in range(2)))
-            assert len({r.groups[0].incident_id for r in results}) == 1
-        assert await count(dbs[0], AlertGroup) == 10 and await count(dbs[0], Incident) == 10
-        assert await count(dbs[0], Escalation) == 10
-    finally:
-        for d in dbs:
-            await d.dispose()
+    url = await fresh_database(postgres_url)
+    await race([Database.from_url(url) for _ in range(3)], clock, runs=10)
 
 
 async def test_a_group_takes_its_most_severe_alert(db, clock):

@@ -160,10 +160,11 @@ def test_alerts_route_test_explains_the_decision_and_writes_nothing(tmp_path):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "3 alert(s) from alertmanager" in out
-    assert "route: routes[1] (Field Service app)" in out
+    # one Alertmanager group: its most severe alert (web-1, now field-service-app) decides
+    assert "route (its most severe alert's): routes[1] (Field Service app)" in out
     assert "severity: sev1 (critical -> sev1 (severity_map))" in out
     assert "opens an incident for field-service-app: pages through `platform-critical`" in out
-    assert out.count("kept on record only") == 2  # web-2 and web-3 are still service=checkout
+    assert out.count("on its own: default_route (everything else is kept on record), sev4") == 2  # web-2, web-3
     assert not db.exists()  # a dry run: no database touched
 
 

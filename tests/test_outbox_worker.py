@@ -1,11 +1,10 @@
 """The outbox worker on a real SQLite database, with a FakeClock and a scripted sender."""
 import asyncio
-import uuid
 from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import SQLModel
 
@@ -15,6 +14,7 @@ from bot.outbox_worker import OutboxWorker
 from storage import outbox as store
 from storage.db import Database, create_engine
 from storage.outbox import OutboxMessage
+from tests.realpeers import fresh_database
 
 
 class ScriptedSender:
@@ -390,13 +390,7 @@ async def test_two_workers_on_the_same_database_never_deliver_a_row_twice(tmp_pa
 @pytest.fixture
 async def pg_engine(postgres_url):
     """A fresh database on the session's PostgreSQL server, with every table."""
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(postgres_url)
-    async with admin.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f"CREATE DATABASE {name}"))
-    await admin.dispose()
-    engine = create_engine(postgres_url.rsplit("/", 1)[0] + f"/{name}")
+    engine = create_engine(await fresh_database(postgres_url))
     async with engine.begin() as conn:
         await conn.run_sync(SQLModel.metadata.create_all)
     yield engine

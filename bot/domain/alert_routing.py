@@ -58,6 +58,16 @@ def route_alert(plan: Plan, integration: Integration, alert: Alert) -> Routed:
                   groups=_groups(plan, chosen, category), category=category)
 
 
+def most_severe(plan: Plan, routed_alerts: list[tuple[Alert, Routed]]) -> tuple[Routed, Alert]:
+    """A group's route: the most severe decision among its firing alerts (a group with one
+    critical alert among warnings is as bad as the critical one); ties go to the sender's order.
+    (decision, the alert it came from)."""
+    rank = {severity.id: index for index, severity in enumerate(plan.severities)}
+    candidates = [(routed, alert) for alert, routed in routed_alerts if alert.status == "firing"] \
+        or [(routed, alert) for alert, routed in routed_alerts]
+    return min(candidates, key=lambda decision: rank.get(decision[0].severity, len(rank)))
+
+
 def matches(route: Route, labels: dict[str, str]) -> bool:
     """All of the route's exact labels and patterns hold (a pattern must match the whole value)."""
     condition = route.match

@@ -14,18 +14,20 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerts.model import FIRING, RESOLVED, Link
+from bot.alerts.model import FIRING
+from bot.domain import authz
+from bot.domain.incidents import load_view
 from bot.domain.formatting import format_time, incident_ref
-from bot.domain.model import Actor, AlertSummary, Source
+from bot.domain.model import Actor, Source
 from bot.domain.timeline import Kind, record
 from bot.durations import format_duration
 from bot.errors import ValidationFailed
+from bot.plan import Plan
 from storage import alert_store as store
 from storage.alerts import AlertPayload
 from storage.models import TimelineEvent
 
 MAX_SILENCE = timedelta(days=7)
-TOP_LABELS = ("alertname", "service", "severity", "instance", "resource", "resource_group", "signal_type", "category")
 
 
 @dataclass(frozen=True)
@@ -35,28 +37,6 @@ class AlertLine:
     labels: dict[str, str]
     silenced: bool
     since: datetime
-
-
-async def summary(session: AsyncSession, incident_id: int) -> AlertSummary | None:
-    """The card's alert section, or None for an incident no alert opened."""
-    groups = await store.groups_of_incident(session, incident_id)
-    if not groups:
-        return None
-    alerts = [a for _group, group_alerts in groups for a in group_alerts]
-    firing = [a for a in alerts if a.status == FIRING]
-    labelled = [json.loads(a.labels_json) for a in (firing or alerts)]
-    shared = {k: v for k, v in labelled[0].items() if all(other.get(k) == v for other in labelled[1:])} if labelled else {}
-    top = tuple((k, shared[k]) for k in TOP_LABELS if k in shared)[:4]
-    links: list[Link] = []
-    for alert in alerts:
-        for raw in json.loads(alert.links_json):
-            link = Link(str(raw.get("title") or "Source"), str(raw.get("url") or ""))
-            if link.url and link.url not in {seen.url for seen in links}:
-                links.append(link)
-    payloads = [a.payload_id for a in alerts if a.payload_id is not None]
-    return AlertSummary(firing=len(firing), resolved=sum(1 for a in alerts if a.status == RESOLVED), groups=len(groups),
-                        labels=top, links=tuple(links[:3]), flapping=any(g.flapping_since for g, _ in groups),
-                        payload_id=max(payloads) if payloads else None)
 
 
 async def listing(session: AsyncSession, incident_id: int, *, now: datetime) -> tuple[list[AlertLine], list[str]]:
@@ -87,9 +67,12 @@ def parse_matchers(words: list[str]) -> dict[str, str]:
     return matchers
 
 
-async def silence(session: AsyncSession, *, incident_id: int, duration: timedelta, matchers: dict[str, str],
-                  actor: Actor, source: Source, now: datetime) -> datetime:
-    """Mute matching alerts (or, with no matchers, this incident's) until now + duration; the end."""
+async def silence(session: AsyncSession, *, plan: Plan, incident_id: int, duration: timedelta,
+                  matchers: dict[str, str], actor: Actor, source: Source, now: datetime) -> datetime:
+    """Mute matching alerts (or, with no matchers, this incident's) until now + duration; the end.
+    Only the incident manager (or the plan's acting groups) may: a silence can keep a real
+    outage from paging anyone."""
+    authz.require_manager(await load_view(session, incident_id), plan, actor, action="silence")
     if duration <= timedelta(0) or duration > MAX_SILENCE:
         raise ValidationFailed(f"A silence lasts between 1 minute and {format_duration(MAX_SILENCE)}; "
                                f"say e.g. `silence 2h service=checkout`.")
@@ -109,8 +92,10 @@ async def payload_for(session: AsyncSession, *, incident_id: int, payload_id: in
     """(body as received, first PAYLOAD_SHOWN characters pretty-printed when it is JSON; its
     full length) of a webhook this incident's timeline names, else None: a payload is shown
     only where it is on record, never another incident's."""
-    named = await session.execute(select(TimelineEvent.id).where(
-        TimelineEvent.incident_id == incident_id, TimelineEvent.text.like(f"%`alerts payload {payload_id}`%")).limit(1))
+    named = await session.execute(select(TimelineEvent.id).where(  # named by Firebreak itself, not in a note
+        TimelineEvent.incident_id == incident_id, TimelineEvent.kind == Kind.ALERT,
+        TimelineEvent.source == Source.ALERT.value,
+        TimelineEvent.text.like(f"%`alerts payload {payload_id}`%")).limit(1))
     if named.first() is None:
         return None
     row = await session.get(AlertPayload, payload_id)

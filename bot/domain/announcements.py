@@ -16,7 +16,7 @@ from bot.domain.model import SYSTEM_ACTOR, Source
 from bot.domain.timeline import Kind, record
 from bot.plan import Plan
 from storage import bindings, outbox, queries
-from storage.models import Announcement
+from storage.models import Incident, Announcement
 
 RENDER = "announcement"
 BUNDLE = "announcements"
@@ -25,9 +25,13 @@ PERSONAL_PREFIX = "user:"
 
 
 async def changed(session: AsyncSession, *, incident_id: int, what: str, now: datetime) -> None:
-    """Queue a refresh of the incident's announcement (nothing if no channel is set up)."""
+    """Queue a refresh of the incident's announcement (nothing if no channel is set up, or for
+    a need-to-know incident: a security event is told only to the groups its route names)."""
     channel = await bindings.get_binding(session, "announcements")
     if channel is None:
+        return
+    incident = await session.get(Incident, incident_id)  # usually already in the session
+    if incident is not None and incident.need_to_know:
         return
     await outbox.enqueue(
         session,

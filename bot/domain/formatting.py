@@ -59,3 +59,16 @@ def format_age(delta: timedelta) -> str:
     if minutes:
         return f"{minutes}m"
     return f"{secs}s"
+
+
+# Characters that make Markdown, mentions or HTML in Teams, and harmless lookalikes for them.
+_INERT = str.maketrans({"*": "∗", "[": "⁅", "]": "⁆", "`": "ˋ", "<": "‹", ">": "›", "~": "∼", "\x00": None})
+
+
+def inert_text(text: object, *, limit: int = 200) -> str:
+    """Text from outside (a monitoring alert) made safe to put in any message, card or timeline
+    entry as it is: one line, at most `limit` characters, and no character that Teams reads as
+    Markdown, a mention or HTML (each becomes a lookalike). Escaping at each place it is shown
+    would miss one; this is done once, where the text comes in."""
+    line = " ".join(str(text).translate(_INERT).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import alerts, announcements, authz, impartiality, lifecycle, paging
+from bot.domain import alert_summary, announcements, authz, impartiality, lifecycle, paging
 from bot.domain.formatting import incident_ref
 from bot.domain.model import ROLE_LABELS, Actor, IncidentView, Role, Source
 from bot.domain.timeline import Kind, record
@@ -29,7 +29,7 @@ async def load_view(session: AsyncSession, incident_id: int, *, lock: bool = Fal
     if incident is None:
         raise NotFound(f"There is no {incident_ref(incident_id)}. Say `list` to see open incidents.")
     return IncidentView(incident=incident, roles=await queries.roles_of(session, incident_id),
-                        alerts=await alerts.summary(session, incident_id))
+                        alerts=await alert_summary.summary(session, incident_id))
 
 
 def _clean_text(text: str, *, what: str, limit: int = MAX_TEXT) -> str:
@@ -54,8 +54,12 @@ async def declare(
     description: str = "",
     conversation_id: str | None = None,
     tenant_id: str | None = None,
+    announce: bool = True,
+    page: bool = True,
 ) -> IncidentView:
-    """Open a new incident; the declarer becomes incident manager unless the plan says otherwise."""
+    """Open a new incident; the declarer becomes incident manager unless the plan says otherwise.
+    `announce=False` keeps it out of the announcements channel (a need-to-know security event);
+    `page=False` opens it without paging (a flapping alert)."""
     title = _clean_text(title, what="title", limit=MAX_TITLE)
     description = _clean_text(description, what="description") if description.strip() else ""
     sev = plan.severity(severity.lower()).id
@@ -73,6 +77,7 @@ async def declare(
         declared_by_name=actor.display,
         declared_at=now,
         updated_at=now,
+        need_to_know=not announce,
     )
     session.add(incident)
     await session.flush()
@@ -87,9 +92,11 @@ async def declare(
         roles[Role.INCIDENT_MANAGER.value] = await _set_role(
             session, incident, Role.INCIDENT_MANAGER, actor, None, source=source, by=actor, now=now, announce=False
         )
-    await announcements.changed(session, incident_id=incident.id, what="declared", now=now)
-    await paging.page_service_on_declare(session, plan=plan, incident_id=incident.id, severity=sev,
-                                         service_id=service_id, actor=actor, source=source, now=now)
+    if announce:
+        await announcements.changed(session, incident_id=incident.id, what="declared", now=now)
+    if page:
+        await paging.page_service_on_declare(session, plan=plan, incident_id=incident.id, severity=sev,
+                                             service_id=service_id, actor=actor, source=source, now=now)
     return IncidentView(incident=incident, roles=roles)
 
 

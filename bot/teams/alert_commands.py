@@ -57,8 +57,8 @@ async def silence(ctx: CommandContext) -> None:
     ends: dict = {}
 
     async def change(session, now, iid):
-        ends["at"] = await alerts.silence(session, incident_id=iid, duration=duration, matchers=matchers,
-                                          actor=ctx.actor, source=ctx.source, now=now)
+        ends["at"] = await alerts.silence(session, plan=ctx.app.service.plan, incident_id=iid, duration=duration,
+                                          matchers=matchers, actor=ctx.actor, source=ctx.source, now=now)
 
     iid = await apply_change(ctx, explicit, "silence", change, refresh_card=False)
     if iid is None:

@@ -6,27 +6,13 @@ import json
 import pytest
 
 from app import ENGINE_TICK_KEY
-from bot.domain import conversations
 from tests.http.harness import CHANNEL
 from tests.http.test_alerts_http import alertmanager_body, bearer, post
-from tests.http.test_paging import _page_cards, _paged
-
-PEOPLE = {
-    "sofia.martins@contoso.com": ("aad-sofia", "Sofia Martins"),
-    "tom.becker@contoso.com": ("aad-tom", "Tom Becker"),
-    "priya.raman@contoso.com": ("aad-priya", "Priya Raman"),
-}
-
+from tests.http.test_paging import _known_in_teams, _page_cards, _paged
 
 @pytest.fixture(autouse=True)
 def token(monkeypatch):
     monkeypatch.setenv("FIREBREAK_ALERTMANAGER_TOKEN", "am-token-0123456789")
-
-
-async def _known_in_teams(harness):
-    for email, (aad, name) in PEOPLE.items():
-        await harness.service.execute(lambda s, now, a=aad, n=name, e=email: conversations.remember_person(
-            s, aad_object_id=a, display_name=n, email=e, now=now))
 
 
 async def test_an_alert_opens_a_space_pages_and_tells_tier1(harness, connector):
@@ -108,7 +94,7 @@ async def test_the_card_shows_the_alerts_and_keeps_alert_text_inert(harness, con
     # the title (from the hostile summary) is text: no live link, no mention tag, no HTML
     title = card["body"][0]["columns"][0]["items"][0]["text"]
     assert "<at>" not in text and "<b>" not in text
-    assert "\\[click me\\](javascript" in title and "‹at›Everyone‹/at›" in title and "\\*\\*urgent\\*\\*" in title
+    assert "⁅click me⁆(javascript" in title and "‹at›Everyone‹/at›" in title and "∗∗urgent∗∗" in title
 
 
 async def test_alerts_lists_them_and_silence_mutes_a_new_group(harness, connector, clock):
@@ -121,7 +107,12 @@ async def test_alerts_lists_them_and_silence_mutes_a_new_group(harness, connecto
     await harness.say("alerts", CHANNEL, conversation_id=space)
     [listing] = [c for c in harness.cards() if "Alerts of INC-" in json.dumps(c)]
     assert f"Alerts of INC-{incident_id}: 3 firing, 0 other" in json.dumps(listing, ensure_ascii=False)
+    # only the incident manager or the plan's acting groups (tier1) may silence
     await harness.say("silence 2h service=field-service-app", CHANNEL, conversation_id=space)
+    assert not any("🔇 Silenced" in t for t in harness.texts())
+    assert any("incident manager" in t for t in harness.texts())
+    aisha = ("aad-aisha", "Aisha Patel")  # tier1
+    await harness.say("silence 2h service=field-service-app", CHANNEL, conversation_id=space, user=aisha)
     assert any("🔇 Silenced service=field-service-app until" in t for t in harness.texts())
     events = [e.text for e in await harness.timeline(incident_id)]
     assert any(t and t.startswith("silenced service=field-service-app for 2h") for t in events)
@@ -133,7 +124,7 @@ async def test_alerts_lists_them_and_silence_mutes_a_new_group(harness, connecto
     await harness.say("alerts", CHANNEL, conversation_id=space)
     assert "🔇 service=field-service-app until" in json.dumps(harness.cards()[-1], ensure_ascii=False)
     # a matcher that is not label=value is explained, and nothing is silenced
-    await harness.say("silence 2h checkout", CHANNEL, conversation_id=space)
+    await harness.say("silence 2h checkout", CHANNEL, conversation_id=space, user=aisha)
     assert any("`checkout` is not a label matcher" in t for t in harness.texts())
 
 
@@ -148,6 +139,7 @@ async def test_the_full_payload_is_one_command_away_from_the_timeline(harness, c
     await harness.say(f"alerts payload {payload_id}", CHANNEL, conversation_id=space)
     [shown] = [t for t in harness.texts() if t.startswith(f"Webhook {payload_id} of INC-{incident_id}")]
     assert '"fingerprint": "6bb710ed11b2b558"' in shown and "‹at›Everyone‹/at›" in shown and "<at>" not in shown
+    assert "[click me](javascript" in shown  # the body as received (in a code block), not the inert title
     # another webhook, not on this incident's timeline, is not shown here
     await harness.say(f"alerts payload {payload_id + 99}", CHANNEL, conversation_id=space)
     assert any(f"timeline names no webhook {payload_id + 99}" in t for t in harness.texts())

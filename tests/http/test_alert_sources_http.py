@@ -112,5 +112,5 @@ async def test_grafana_with_its_own_signing(harness, clock, tmp_path, monkeypatc
                                                             "X-Grafana-Alerting-Signature": signature})
     assert status == 200, answer
     view = await harness.service.view(answer["groups"][0]["incident"])
-    assert (view.incident.title, view.incident.service_id) == ("[FIRING:1] Dataverse latency", "dataverse")
+    assert (view.incident.title, view.incident.service_id) == ("⁅FIRING:1⁆ Dataverse latency", "dataverse")  # inert brackets
     assert {link.title for link in view.alerts.links} >= {"Dashboard"}

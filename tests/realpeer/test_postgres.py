@@ -1,31 +1,22 @@
 """The same flows on a real PostgreSQL: migrations, incidents, idempotency, dialog state."""
-import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
 
 from app import create_app
 from bot.config import Settings
 from storage import outbox
-from storage.db import create_engine
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.http.harness import GROUP, PERSONAL, Harness
+from tests.realpeers import fresh_database
 
 pytestmark = pytest.mark.realpeer
 
 
 @pytest.fixture
 async def pg_harness(postgres_url, connector, clock):
-    # a fresh schema per test keeps tests independent on one server
-    schema_db = f"t_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(postgres_url)
-    async with admin.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f"CREATE DATABASE {schema_db}"))
-    await admin.dispose()
-    url = postgres_url.rsplit("/", 1)[0] + f"/{schema_db}"
+    url = await fresh_database(postgres_url)
     app = create_app(Settings(DATABASE_URL=url, FIREBREAK_DEV=True), clock=clock)
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
