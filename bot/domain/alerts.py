@@ -85,13 +85,10 @@ async def silence(session: AsyncSession, *, plan: Plan, incident_id: int, durati
     return ends
 
 
-PAYLOAD_SHOWN = 20_000  # characters: a card stays well under Teams' ~28 KB message limit
-
-
-async def payload_for(session: AsyncSession, *, incident_id: int, payload_id: int) -> tuple[str, int] | None:
-    """(body as received, first PAYLOAD_SHOWN characters pretty-printed when it is JSON; its
-    full length) of a webhook this incident's timeline names, else None: a payload is shown
-    only where it is on record, never another incident's."""
+async def payload_for(session: AsyncSession, *, incident_id: int, payload_id: int) -> str | None:
+    """The body of a webhook this incident's timeline names, as received (pretty-printed when it
+    is JSON), else None: a payload is shown only where it is on record, never another
+    incident's. The caller shows it a page at a time."""
     named = await session.execute(select(TimelineEvent.id).where(  # named by Firebreak itself, not in a note
         TimelineEvent.incident_id == incident_id, TimelineEvent.kind == Kind.ALERT,
         TimelineEvent.source == Source.ALERT.value,
@@ -102,7 +99,6 @@ async def payload_for(session: AsyncSession, *, incident_id: int, payload_id: in
     if row is None:
         return None
     try:
-        shown = json.dumps(json.loads(row.body), indent=2, ensure_ascii=False)
+        return json.dumps(json.loads(row.body), indent=2, ensure_ascii=False)
     except ValueError:
-        shown = row.body
-    return shown[:PAYLOAD_SHOWN], len(row.body)
+        return row.body

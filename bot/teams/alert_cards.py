@@ -58,10 +58,28 @@ def alerts_card(incident_id: int, lines: Sequence[AlertLine], silences: Sequence
 
 
 
-def payload_text(incident_id: int, payload_id: int, shown: str, length: int) -> str:
-    """A webhook body as received, as a code block in a message: Markdown is not read inside
-    it, a fence in the body cannot end it early, and angle brackets show as ‹ › so no tag
-    (an `<at>` mention, HTML) can form."""
-    cut = f" (the first {len(shown):,} of {length:,} characters)" if len(shown) < length else ""
-    body = shown.replace("```", "`\u200b``").replace("<", "‹").replace(">", "›")
-    return f"Webhook {payload_id} of {incident_ref(incident_id)}{cut}, as received:\n\n```\n{body}\n```"
+PAYLOAD_PAGE_BYTES = 24_000  # of escaped UTF-8 per message: under Teams' ~28 KB with the header
+
+
+def payload_pages(body: str) -> list[str]:
+    """The body made safe for a code block in a message (a fence in it cannot end the block; angle
+    brackets show as ‹ › so no tag such as an `<at>` mention can form), cut into pages of at most
+    PAYLOAD_PAGE_BYTES bytes, never inside a character. Joined, the pages are the whole body."""
+    data = body.replace("```", "`\u200b``").replace("<", "‹").replace(">", "›").encode("utf-8")
+    pages, start = [], 0
+    while start < len(data):
+        end = min(len(data), start + PAYLOAD_PAGE_BYTES)
+        while end < len(data) and (data[end] & 0xC0) == 0x80:  # back off to a character's first byte
+            end -= 1
+        pages.append(data[start:end].decode("utf-8"))
+        start = end
+    return pages or [""]
+
+
+def payload_text(incident_id: int, payload_id: int, body: str, *, page: int) -> str:
+    """One page of a webhook body as received, as a code block in a message."""
+    pages = payload_pages(body)
+    page = min(max(1, page), len(pages))
+    where = (f" (page {page} of {len(pages)}: say `alerts payload {payload_id} page {page + 1}` for more)"
+             if page < len(pages) else (f" (page {page} of {len(pages)})" if len(pages) > 1 else ""))
+    return f"Webhook {payload_id} of {incident_ref(incident_id)}{where}, as received:\n\n```\n{pages[page - 1]}\n```"

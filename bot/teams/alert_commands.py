@@ -13,17 +13,18 @@ from bot.teams.incident_commands import apply_change, registry, split_ref, targe
 SILENCE_USAGE = "silence [INC-n] DURATION [label=value ...]"
 
 
-@registry.command("alerts", usage="alerts [INC-n] [payload N]", summary="List an incident's alerts and silences",
+@registry.command("alerts", usage="alerts [INC-n] [payload N [page P]]", summary="List an incident's alerts and silences",
                   in_manifest=False)
 async def list_alerts(ctx: CommandContext) -> None:
     explicit, rest = split_ref(ctx.command.args)
     words = rest.split()
-    if words[:1] == ["payload"] and len(words) == 2 and words[1].isdigit():
-        await _show_payload(ctx, explicit, int(words[1]))
+    if words[:1] == ["payload"] and len(words) in (2, 4) and words[1].isdigit() and (
+            len(words) == 2 or (words[2] == "page" and words[3].isdigit())):
+        await _show_payload(ctx, explicit, int(words[1]), page=int(words[3]) if len(words) == 4 else 1)
         return
     if rest:
-        raise ValidationFailed("Say `alerts` in an incident's space (or `alerts INC-7`), or `alerts payload N` for a "
-                               "webhook its timeline names.")
+        raise ValidationFailed("Say `alerts` in an incident's space (or `alerts INC-7`), or `alerts payload N` "
+                               "(`alerts payload N page 2`) for a webhook its timeline names.")
     iid = await target_of(ctx, explicit)
     now = ctx.app.service.clock.now()
     lines, silences = await ctx.app.service.read(lambda s: alerts.listing(s, iid, now=now))
@@ -33,14 +34,13 @@ async def list_alerts(ctx: CommandContext) -> None:
     await ctx.reply_card(alerts_card(iid, lines, silences))
 
 
-async def _show_payload(ctx: CommandContext, explicit: int | None, payload_id: int) -> None:
+async def _show_payload(ctx: CommandContext, explicit: int | None, payload_id: int, *, page: int) -> None:
     iid = await target_of(ctx, explicit)
-    found = await ctx.app.service.read(lambda s: alerts.payload_for(s, incident_id=iid, payload_id=payload_id))
-    if found is None:
+    body = await ctx.app.service.read(lambda s: alerts.payload_for(s, incident_id=iid, payload_id=payload_id))
+    if body is None:
         raise ValidationFailed(f"{incident_ref(iid)}'s timeline names no webhook {payload_id}; say `timeline` to see "
                                "the ones it does.")
-    shown, length = found
-    await ctx.reply(payload_text(iid, payload_id, shown, length))
+    await ctx.reply(payload_text(iid, payload_id, body, page=page))
 
 
 @registry.command("silence", usage=SILENCE_USAGE, summary="Mute matching alerts for a while", in_manifest=False)

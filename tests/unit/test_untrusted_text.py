@@ -36,3 +36,22 @@ def test_plain_cuts_long_text():
 ])
 def test_only_absolute_http_links_are_kept(url, kept):
     assert safe_url(url) == (url if kept else None)
+
+
+def test_a_long_payload_is_shown_a_page_at_a_time_and_nothing_is_lost():
+    from bot.teams.alert_cards import payload_text
+
+    body = "".join(f"line {i:05d} 🔥 <at>x</at> ```\n" for i in range(3000))  # ~96,000 characters, multibyte
+    pages = []
+    page = 1
+    while True:
+        text = payload_text(7, 12, body, page=page)
+        assert len(text.encode("utf-8")) < 28_000  # within Teams' message size
+        pages.append(text.split("```\n", 1)[1].rsplit("\n```", 1)[0])
+        if "for more" not in text:
+            break
+        assert f"`alerts payload 12 page {page + 1}`" in text
+        page += 1
+    assert len(pages) >= 4 and f"(page {len(pages)} of {len(pages)})" in text
+    joined = "".join(pages).replace("`\u200b``", "```").replace("‹", "<").replace("›", ">")
+    assert joined == body  # every character of the body is on some page
