@@ -272,3 +272,24 @@ async def test_a_group_takes_its_most_severe_alert(db, clock):
     async with db.read() as session:
         incident = await session.get(Incident, opened.incident_id)
     assert (incident.severity, incident.title) == ("sev1", "critical second")
+
+
+async def test_without_a_space_the_incident_manager_hears_of_the_resolve_in_their_chat(db, clock):
+    from bot.domain import conversations, incidents
+    from bot.domain.model import Actor, Role, Source
+    from storage.outbox import OutboxMessage
+
+    opened = (await post(db, clock, batch(FIRING))).groups[0]
+    async with db.write() as session:
+        await conversations.remember_person(session, aad_object_id="aad-tom", display_name="Tom Becker",
+                                            email="tom.becker@contoso.com", now=clock.now())
+        tom = Actor(aad_id="aad-tom", name="Tom Becker", email="tom.becker@contoso.com")
+        await incidents.assign_role(session=session, plan=PLAN, incident_id=opened.incident_id,
+                                    role=Role.INCIDENT_MANAGER, assignee=tom, actor=tom, source=Source.COMMAND,
+                                    now=clock.now())
+    await post(db, clock, batch(RESOLVED))
+    async with db.read() as session:
+        told = (await session.execute(select(OutboxMessage).where(OutboxMessage.key.like("alerts-resolved:%")))).scalars()
+        told = list(told)
+    assert [m.conversation_id for m in told] == ["user:aad-tom"]
+    assert "All 1 alerts of INC-1 have resolved" in told[0].payload["text"]

@@ -17,7 +17,7 @@ from bot.domain import conversations, incidents, paging, spaces
 from bot.domain.alert_routing import SECURITY
 from bot.domain.direct_messages import send_direct
 from bot.domain.formatting import incident_ref
-from bot.domain.model import SYSTEM_ACTOR, Actor, Source
+from bot.domain.model import SYSTEM_ACTOR, Actor, Role, Source
 from bot.domain.timeline import Kind, record
 from bot.plan import Plan
 from bot.plan_integrations import Integration
@@ -126,10 +126,16 @@ async def resolve_group(session: AsyncSession, *, plan: Plan, integration: Integ
                                    actor=SYSTEM_ACTOR, source=Source.ALERT, now=now, system=True,
                                    text=f"all alerts resolved ({integration.name} auto-resolves)")
         return
-    where = incident.home_conversation_id
-    if where:
-        held = " (not resolved automatically while it flaps)" if integration.auto_resolve else ""
-        await outbox.enqueue(session, key=f"alerts-resolved:{group.id}:{now.isoformat()}", conversation_id=where,
-                             payload={"text": f"✅ All {count} alerts of {ref} have resolved{held}. If the service is "
-                                              f"healthy, the incident manager can say `resolve SUMMARY`.",
-                                      "summary": f"{ref} alerts resolved"}, now=now, incident_id=group.incident_id)
+    held = " (not resolved automatically while it flaps)" if integration.auto_resolve else ""
+    text = (f"✅ All {count} alerts of {ref} have resolved{held}. If the service is healthy, the incident manager "
+            f"can say `resolve SUMMARY`.")
+    key = f"alerts-resolved:{group.id}:{now.isoformat()}"
+    if incident.home_conversation_id:
+        await outbox.enqueue(session, key=key, conversation_id=incident.home_conversation_id, now=now,
+                             payload={"text": text, "summary": f"{ref} alerts resolved"}, incident_id=group.incident_id)
+        return
+    manager = (await queries.role_emails(session, [group.incident_id], Role.INCIDENT_MANAGER.value)).get(
+        group.incident_id)
+    if manager:  # no space (a security event, or no incidents channel): the manager hears it in their chat
+        await send_direct(session, key=key, email=manager, text=text, summary=f"{ref} alerts resolved", now=now,
+                          incident_id=group.incident_id)
