@@ -26,10 +26,7 @@ from prometheus_client import Counter
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.alerts.auth import AlertAuthFailed, SecretSource, authenticate
 from bot.alerts.model import AlertPayloadInvalid
-from bot.alerts.parse import parse
-from bot.domain import alert_ingest
 from bot.domain.service import IncidentService
 from bot.plan import Plan
 
@@ -39,11 +36,12 @@ UNKNOWN = "(unknown)"  # the metric label for integrations the plan does not hav
 
 
 def add_alert_routes(app: web.Application, *, service: IncidentService, plan: Callable[[], Plan], registry,
-                     secrets: SecretSource | None = None) -> None:
-    """Serve `POST /api/alerts/{integration}` (see the module docstring)."""
+                     secrets=None) -> None:
+    """Serve `POST /api/alerts/{integration}` (see the module docstring). `secrets`: a
+    `bot.alerts.auth.SecretSource` (tests inject one); by default the environment and files."""
     requests = Counter("firebreak_alert_requests", "Alert webhooks by integration and outcome",
                        ["integration", "outcome"], registry=registry)
-    source = secrets or SecretSource()
+    loaded: dict = {}
 
     def answer(integration: str, outcome: str, status: int, body: dict, headers: dict | None = None) -> web.Response:
         requests.labels(integration, outcome).inc()
@@ -61,6 +59,15 @@ def add_alert_routes(app: web.Application, *, service: IncidentService, plan: Ca
         except web.HTTPRequestEntityTooLarge:
             return answer(name, "too_large", 413, {"error": f"The body is larger than {request.app._client_max_size} "
                                                             "bytes (FIREBREAK_MAX_BODY); nothing was recorded."})
+        # The alert machinery (authentication, parsers, ingest) loads on the first webhook, not
+        # at start-up: it costs idle memory in every deployment, including those without alerts.
+        from bot.alerts.auth import AlertAuthFailed, SecretSource, authenticate
+        from bot.alerts.parse import parse
+        from bot.domain import alert_ingest
+
+        if "secrets" not in loaded:
+            loaded["secrets"] = secrets or SecretSource()
+        source = loaded["secrets"]
         try:
             authenticate(integration.auth, headers=request.headers, query=request.query, body=body,
                          secrets=source.secrets_for(integration.auth), now=service.clock.now())
