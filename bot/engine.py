@@ -4,7 +4,8 @@ APScheduler is only the clock (DESIGN.md section 6): a single in-memory interval
 store, `coalesce` and `max_instances=1` so a slow tick is never run twice at once. All state
 lives in our tables and every step is idempotent, so a missed or repeated tick changes
 nothing. The tick advances due escalations (paging), sends status-update reminders, and every
-30 s looks at the schedules (gap warnings, handoff digests: `bot.domain.oncall_watch`).
+30 s looks at the schedules (gap warnings, handoff digests: `bot.domain.oncall_watch`) and at
+the plan's review date (`bot.domain.plan_review`).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from datetime import datetime, timezone
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import Clock
-from bot.domain import oncall_watch, paging, update_rhythm
+from bot.domain import oncall_watch, paging, plan_review, update_rhythm
 from bot.domain.service import IncidentService
 from storage import paging as paging_store
 
@@ -58,8 +59,11 @@ class Engine:
         self._wake_for(due_at, now)
         if not full:
             return
-        if plan.schedules and (self._watched_at is None or time.monotonic() - self._watched_at >= WATCH_EVERY_S):
-            await self._service.execute(lambda s, now: oncall_watch.watch(s, plan=plan, now=now))
+        if self._watched_at is None or time.monotonic() - self._watched_at >= WATCH_EVERY_S:
+            if plan.schedules:
+                await self._service.execute(lambda s, now: oncall_watch.watch(s, plan=plan, now=now))
+            if await self._service.read(lambda s: plan_review.remind_pending(s, plan=plan, now=now)):
+                await self._service.execute(lambda s, now: plan_review.remind(s, plan=plan, now=now))
             self._watched_at = time.monotonic()
         if await self._service.read(lambda s: update_rhythm.any_overdue(s, plan=plan, now=now)):
             reminded = await self._service.execute(lambda s, now: update_rhythm.remind_due(s, plan=plan, now=now))
