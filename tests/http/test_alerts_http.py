@@ -139,3 +139,27 @@ async def test_a_locked_database_answers_503_with_retry_after_and_the_retry_land
     finally:
         blocker.close()
         await h.client.close()
+
+
+@pytest.mark.parametrize(("raised", "status", "outcome"), [
+    ("data", 422, "unprocessable"),  # the database refuses a value: a retry cannot help
+    ("pool", 503, "unavailable"),  # no connection free in time: the sender retries
+    ("bug", 500, "error"),  # anything else: answered, logged and counted, never silent
+])
+async def test_failures_while_recording_map_to_a_counted_answer(harness, monkeypatch, raised, status, outcome):
+    from sqlalchemy.exc import DataError, TimeoutError as PoolTimeout
+
+    from bot.domain import alert_ingest
+
+    errors = {"data": DataError("INSERT", {}, ValueError("value too long")), "pool": PoolTimeout("pool exhausted"),
+              "bug": RuntimeError("a bug")}
+
+    async def failing(*args, **kwargs):
+        raise errors[raised]
+
+    monkeypatch.setattr(alert_ingest, "ingest", failing)
+    code, answer = await post(harness, "alertmanager", alertmanager_body(), headers=bearer())
+    assert code == status and "error" in answer
+    metrics = await (await harness.client.get("/metrics")).text()
+    assert f'firebreak_alert_requests_total{{integration="alertmanager",outcome="{outcome}"}} 1.0' in metrics
+    assert await counts(harness) == (0, 0, 0)
