@@ -342,8 +342,14 @@ async def test_a_slow_conversation_does_not_hold_up_the_others_and_keeps_its_ord
         await enqueue(db, clock, "fast-1", conversation="conv-fast")
         w.kick()
         await until(lambda: "fast-1" in sender.keys())  # while slow-1 still hangs
-        assert "slow-2" not in sender.keys()  # nothing overtakes the slow row in its own chat
+        # The sender has the message; its "sent" is committed a moment later.
+        for _ in range(300):
+            if (await row(db, "fast-1")).status == "sent":
+                break
+            await asyncio.sleep(0.01)
         assert (await row(db, "fast-1")).status == "sent"
+        assert (await row(db, "slow-1")).status == "sending"  # still hanging
+        assert "slow-2" not in sender.keys()  # nothing overtakes the slow row in its own chat
         release.set()
         await until(lambda: "slow-2" in sender.keys())
         assert sender.keys() == ["slow-1", "fast-1", "slow-2"]
