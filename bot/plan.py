@@ -26,7 +26,6 @@ from bot.plan_checks import (
 )
 from bot.plan_model import (
     EMAIL_PATTERN,
-    LATER_SECTIONS,
     ROLE_KEYS,
     SLUG_PATTERN,
     Contact,
@@ -96,8 +95,15 @@ def parse_plan(text: str, *, source: str = "<plan>") -> Plan:
         # References are checked on the raw data too, so one run shows everything; a path
         # already reported (e.g. a malformed id) is not reported twice.
         seen = {p.path for p in field_problems}
-        extra = [p for p in check_references(data) if p.path not in seen]
+        extra = [p for p in _all_reference_problems(data) if p.path not in seen]
         raise PlanError(_sorted(field_problems + extra), source=source) from None
+
+
+def _all_reference_problems(data: Any) -> list[PlanProblem]:
+    from bot.plan_integrations import check_integration_refs
+    from bot.plan_response_checks import check_response_refs
+
+    return check_references(data) + check_integration_refs(data) + check_response_refs(data)
 
 
 class _DuplicateKey(yaml.constructor.ConstructorError):
@@ -222,9 +228,6 @@ def _from_pydantic(error: dict) -> PlanProblem:
 def _unknown_key(loc: tuple, path: str) -> PlanProblem:
     key, model = loc[-1], _model_at(loc[:-1])
     allowed = list(model.model_fields) if model else []
-    if len(loc) == 1 and key in LATER_SECTIONS:
-        return PlanProblem(path, f"this version of Firebreak does not read `{key}` yet",
-                           f"remove the section for now; top-level keys: {', '.join(allowed)}")
     return PlanProblem(path, f"unknown key `{key}`{did_you_mean(key, allowed)}",
                        f"remove or rename it; {_allowed_keys_text(loc[:-1])}")
 

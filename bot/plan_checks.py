@@ -122,7 +122,7 @@ def check_references(data: Any) -> list[PlanProblem]:
 
 
 def _check_unique(
-    data: Any, section: str, kind: str, *, key: str = "id", email: bool = False
+    data: Any, section: str, kind: str, *, key: str = "id", email: bool = False, prefix: str = ""
 ) -> list[PlanProblem]:
     first_at: dict[str, int] = {}
     problems = []
@@ -133,8 +133,8 @@ def _check_unique(
         if value in first_at:
             problems.append(
                 PlanProblem(
-                    f"{section}[{index}].{key}",
-                    f"duplicate {kind} `{value}` (already used by {section}[{first_at[value]}])",
+                    f"{prefix}{section}[{index}].{key}",
+                    f"duplicate {kind} `{value}` (already used by {prefix}{section}[{first_at[value]}])",
                     f"give each {kind} a unique {key}, or merge the two entries",
                 )
             )

@@ -5,11 +5,10 @@ change it behind a running incident's back. `extra="forbid"` turns a misspelt ke
 error instead of a silently ignored setting. Attribute docstrings become the descriptions in
 `docs/plan.schema.json`, so they are written for the operator who edits the YAML.
 
-On-call (schedules, escalation_policies, paging) lives in `bot/plan_oncall.py`; shared field
-types in `bot/plan_fields.py`. Sections still to come (keep these names when adding them, see
-DESIGN.md section 4): tiers, integrations, runbooks, triage, communications, tools, breakglass,
-drills, regulatory. `Service.tier` and `.runbook` are kept as plain ids until their sections
-exist; then add their checks to `bot/plan_checks.py`.
+On-call (schedules, escalation_policies, paging) lives in `bot/plan_oncall.py`; monitoring in
+`bot/plan_integrations.py`; tiers, triage and runbooks in `bot/plan_triage.py`; communications,
+tools, break-glass, drills and regulatory duties in `bot/plan_duties.py`; shared field types in
+`bot/plan_fields.py`. Cross-section checks: `bot/plan_checks.py`, `bot/plan_response_checks.py`.
 """
 from __future__ import annotations
 
@@ -23,14 +22,13 @@ from bot.durations import Delay, Duration
 from bot.errors import NotFound
 from bot.plan_checks import PlanError, check_references
 from bot.plan_fields import EMAIL_PATTERN, SLUG_PATTERN, Email, FieldProblem, Slug, Text, TimeZoneName  # noqa: F401 - re-exported
+from bot.plan_duties import BreakGlass, Communications, Drills, Regulatory, Tools
 from bot.plan_integrations import Integration, check_integration_refs
 from bot.plan_oncall import EscalationPolicy, Paging, Schedule
+from bot.plan_response_checks import check_response_refs
+from bot.plan_triage import Runbook, Tier, Triage, link
 
 ROLE_KEYS = ("incident_manager", "postmortem_leader", "comms_lead", "scribe")
-LATER_SECTIONS = (
-    "tiers", "runbooks", "triage",
-    "communications", "tools", "breakglass", "drills", "regulatory",
-)
 
 
 class _Frozen(BaseModel):
@@ -215,17 +213,25 @@ class Service(_Frozen):
     id: Slug
     name: Text
     tier: Slug | None = None
-    """Support tier / criticality id (the `tiers` section arrives in a later version)."""
+    """Solution criticality tier (an id under `tiers`)."""
     owner_group: Slug
     """The group that owns the service (for a supplier: who liaises with the supplier)."""
     escalation_policy: Slug | None = None
     """The escalation policy that pages for this service (an id under `escalation_policies`)."""
     runbook: Slug | None = None
-    """Runbook id (the `runbooks` section arrives in a later version)."""
+    """The owning team's triage script (an id under `runbooks`), offered by the triage dialog."""
     depends_on: tuple[Slug, ...] = ()
     """Ids of services this one needs; an outage there may cause one here."""
     supplier: bool = False
     """True when another company runs it (Entra ID, Microsoft 365, ...)."""
+    status_url: str | None = None
+    """Where the supplier publishes its health (a web link), shown when triage asks whether a
+    supplier is down."""
+
+    @field_validator("status_url")
+    @classmethod
+    def _web_link(cls, value: str | None) -> str | None:
+        return link(value, what="status page link")
 
 
 def _key(value: str) -> str:
@@ -253,12 +259,28 @@ class Plan(_Frozen):
     """Defaults for pages sent by hand."""
     integrations: tuple[Integration, ...] = ()
     """Monitoring senders allowed to post alerts, and where their alerts go."""
+    tiers: tuple[Tier, ...] = ()
+    """Solution criticality tiers (productivity, important, critical) and their support."""
+    triage: Triage | None = None
+    """The validation steps of the triage dialog: impact, emergency and disaster criteria."""
+    runbooks: tuple[Runbook, ...] = ()
+    """Each team's step-by-step triage scripts, with rollbacks."""
+    communications: Communications = Communications()
+    """Who is told what, when and where, with message templates."""
+    tools: Tools = Tools()
+    """Tools used during incidents."""
+    breakglass: BreakGlass | None = None
+    """Emergency access accounts: where the procedure lives and who may use it (no secrets)."""
+    drills: Drills = Drills()
+    """The drill programme."""
+    regulatory: Regulatory = Regulatory()
+    """Legal duties with deadlines, e.g. reporting a personal-data breach within 72 hours."""
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Plan:
         # Raised as PlanError (not ValueError) so it leaves pydantic untouched, problems intact.
         data = self.model_dump()
-        problems = check_references(data) + check_integration_refs(data)
+        problems = check_references(data) + check_integration_refs(data) + check_response_refs(data)
         if problems:
             raise PlanError(problems)
         return self
@@ -294,6 +316,14 @@ class Plan(_Frozen):
     def escalation_policy(self, policy_id: str) -> EscalationPolicy:
         """The escalation policy with this id (case-insensitive); NotFound lists the valid ids."""
         return _lookup(self._policy_index, policy_id, kind="escalation policy")
+
+    def runbook(self, runbook_id: str) -> Runbook:
+        """The runbook with this id (case-insensitive); NotFound lists the valid ids."""
+        return _lookup({r.id: r for r in self.runbooks}, runbook_id, kind="runbook")
+
+    def tier(self, tier_id: str | None) -> Tier | None:
+        """The tier with this id, or None (no tier, or none by that id)."""
+        return next((t for t in self.tiers if t.id == tier_id), None)
 
     def integration(self, integration_id: str) -> Integration | None:
         """The monitoring integration with this id (exact: it is part of a URL), or None."""

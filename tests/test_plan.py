@@ -271,8 +271,8 @@ BROKEN: list[tuple[str, Mutation, str, list[str]]] = [
      ["did you mean `receives`", "allowed keys here: id, name, members, receives"]),
     ("unknown nested key", lambda d: d["roles"]["incident_manager"].update(on_declar="none"),
      "roles.incident_manager.on_declar", ["on_declare", "allowed keys here: title, duties"]),
-    ("section from a later version", lambda d: d.update(runbooks=[]),
-     "runbooks", ["does not read `runbooks` yet", "plan, severities, roles"]),
+    ("unknown top-level section names the allowed ones", lambda d: d.update(runbook=[]),
+     "runbook", ["did you mean `runbooks`", "plan, severities, roles"]),
     ("unknown schedule in a policy", lambda d: d["escalation_policies"][0]["levels"][0].update(
         targets=["schedule:platform-primry"]),
      "escalation_policies[0].levels[0].targets[0]", ["unknown schedule `platform-primry`",
