@@ -25,6 +25,8 @@ from bot.domain.service import IncidentService
 from bot.errors import ConfigError
 from bot.logs import configure_logging
 from bot.plan import Plan, check_plan_file, format_problems, load_plan
+from bot.plan_holder import PlanHolder
+from bot.plan_watch import PlanWatcher
 from bot.teams.adapter import build_adapter
 from bot.teams.all_actions import actions as card_actions
 from bot.teams.connector_api import ConnectorApi
@@ -47,12 +49,14 @@ from bot.senders.wiring import page_senders
 from bot.engine import Engine
 from bot.teams.state_storage import DatabaseStorage
 from bot.teams.transport import ConnectorTransport
+from bot.teams.triage_commands import triage_actions
 from bot.web import HttpMetrics, add_ops_routes, request_middleware
 from bot.web_calendar import add_calendar_routes, calendar_token
 from bot.domain.overrides import overrides_for
 from bot.web_ack import add_ack_routes
 from bot.web_alerts import add_alert_routes
 from dialogs.declare import DeclareDialog
+from dialogs.triage import TriageDialog
 from storage.schema import MigrationFailed, upgrade_in_child
 from storage.db import Database
 
@@ -62,6 +66,8 @@ ENGINE_KEY = web.AppKey("engine", object)
 SERVICE_KEY = web.AppKey("service", IncidentService)
 ADAPTER_KEY = web.AppKey("adapter", object)
 ENGINE_TICK_KEY = web.AppKey("tick", object)
+PLAN_KEY = web.AppKey("plan", PlanHolder)
+PLAN_WATCH_KEY = web.AppKey("plan_watch", PlanWatcher)
 
 
 def create_app(
@@ -81,10 +87,11 @@ def create_app(
     """
     settings.require_production_ready()
     clock = clock or SystemClock()
-    loaded_plan = plan or load_plan(settings.plan_path)
+    # The plan in use; `plan reload` and the file watcher swap it whole (bot/plan_holder.py).
+    plans = PlanHolder(plan, settings.plan_path) if plan is not None else PlanHolder.from_file(settings.plan_path)
     db = Database.from_url(settings.database_url)
     engine = db.engine
-    service = IncidentService(db=db, plan=lambda: loaded_plan, clock=clock)
+    service = IncidentService(db=db, plan=plans.current, clock=clock)
 
     conversation_state, dialog_set = conversation_dialogs(DatabaseStorage(db, clock=clock))
 
@@ -110,13 +117,14 @@ def create_app(
     ticker = Engine(service=service, clock=clock)
     service.after_commit(ticker.kick, flag=paging.ESCALATION_DUE)
     teams = TeamsServices(service=service, publisher=publisher, identity=identity, commands=command_registry,
-                          spaces=placer)
+                          spaces=placer, plans=plans)
 
     async def finish_declare(turn, found: dict) -> None:
         actor = await identity.actor_for(turn)
         await declare_and_post(teams, turn, actor, found, source=Source.DIALOG)
 
-    dialog_set.add(DeclareDialog(plan=lambda: loaded_plan, on_complete=finish_declare))
+    dialog_set.add(DeclareDialog(plan=plans.current, on_complete=finish_declare))
+    dialog_set.add(TriageDialog(plan=lambda: service.plan, actions=triage_actions(teams)))
     router = TurnRouter(app=teams, actions=card_actions, dialogs=dialog_set, conversation_state=conversation_state)
 
     async def handle_error(turn, error: Exception) -> None:
@@ -124,12 +132,17 @@ def create_app(
 
     adapter.on_turn_error = handle_error
     teams.start_declare_dialog = router.start_declare_dialog
+    teams.start_dialog = router.start_dialog
     bot = FirebreakBot(router=router, conversation_state=conversation_state)
 
     metrics = HttpMetrics()
     app = web.Application(middlewares=[request_middleware(metrics)], client_max_size=settings.max_body)
     app[ENGINE_KEY] = engine
     app[ENGINE_TICK_KEY] = ticker
+    # A plan handed in (tests) did not come from the file, so the file is not watched for it.
+    plan_watch = PlanWatcher(holder=plans, service=service, interval=settings.plan_watch_s if plan is None else 0)
+    app[PLAN_KEY] = plans
+    app[PLAN_WATCH_KEY] = plan_watch
     app[SERVICE_KEY] = service
     app[ADAPTER_KEY] = adapter
     app.router.add_post("/api/messages", messages_handler(adapter=adapter, bot=bot, settings=settings))
@@ -138,10 +151,10 @@ def create_app(
     async def schedule_overrides(schedule_id, start, end):
         return await service.read(lambda s: overrides_for(s, schedule_id, start, end))
 
-    add_calendar_routes(app, plan=lambda: loaded_plan, overrides=schedule_overrides,
+    add_calendar_routes(app, plan=plans.current, overrides=schedule_overrides,
                         secret=settings.calendar_secret.get_secret_value(), clock=clock)
     add_ack_routes(app, service=service, secret=settings.ack_secret.get_secret_value())
-    add_alert_routes(app, service=service, plan=lambda: loaded_plan, registry=metrics.registry)
+    add_alert_routes(app, service=service, plan=plans.current, registry=metrics.registry)
 
     stopping = asyncio.Event()
     background: dict[str, asyncio.Task] = {}
@@ -157,12 +170,14 @@ def create_app(
                 raise ConfigError(str(exc)) from exc
         background["outbox"] = asyncio.create_task(worker.run_forever(stopping), name="outbox")
         ticker.start()
+        plan_watch.start()
         # Everything built so far lives as long as the process: keep it out of the garbage
         # collector's full passes, which otherwise stall the loop ~100 ms every few seconds.
         gc.collect()
         gc.freeze()
 
     async def on_cleanup(_app: web.Application) -> None:
+        await plan_watch.stop()
         await ticker.stop()
         stopping.set()
         for task in background.values():

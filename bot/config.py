@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     )
     database_url: str = Field("sqlite:///./data/firebreak.db", alias="DATABASE_URL")
     plan_path: Path = Field(Path("plans/example.yaml"), alias="FIREBREAK_PLAN")
+    # How often the plan file is checked for changes (seconds; 0 turns the watch off).
+    plan_watch_s: float = Field(5.0, alias="FIREBREAK_PLAN_WATCH", ge=0, le=3600)
     port: int = Field(3978, alias="FIREBREAK_PORT", ge=1, le=65535)
     host: str = Field("0.0.0.0", alias="FIREBREAK_HOST")
     public_url: str = Field("", alias="FIREBREAK_PUBLIC_URL")

@@ -5,7 +5,7 @@ store, `coalesce` and `max_instances=1` so a slow tick is never run twice at onc
 lives in our tables and every step is idempotent, so a missed or repeated tick changes
 nothing. The tick advances due escalations (paging), sends status-update reminders, and every
 30 s looks at the schedules (gap warnings, handoff digests: `bot.domain.oncall_watch`) and at
-the plan's review date (`bot.domain.plan_review`).
+the plan's review date (`bot.domain.plan_review`) and the breach deadlines (`bot.domain.breach_clock`).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import Clock
-from bot.domain import oncall_watch, paging, plan_review, update_rhythm
+from bot.domain import breach_clock, oncall_watch, paging, plan_review, update_rhythm
 from bot.domain.service import IncidentService
 from storage import paging as paging_store
 
@@ -64,6 +64,8 @@ class Engine:
                 await self._service.execute(lambda s, now: oncall_watch.watch(s, plan=plan, now=now))
             if await self._service.read(lambda s: plan_review.remind_pending(s, plan=plan, now=now)):
                 await self._service.execute(lambda s, now: plan_review.remind(s, plan=plan, now=now))
+            if await self._service.read(lambda s: breach_clock.reminders_pending(s, now=now)):
+                await self._service.execute(lambda s, now: breach_clock.send_reminders(s, plan=plan, now=now))
             self._watched_at = time.monotonic()
         if await self._service.read(lambda s: update_rhythm.any_overdue(s, plan=plan, now=now)):
             reminded = await self._service.execute(lambda s, now: update_rhythm.remind_due(s, plan=plan, now=now))

@@ -32,9 +32,13 @@ class Kind:
     PAGE_DELIVERY = "page_delivery"
     PAGE_ACK = "page_ack"
     ALERT = "alert"
+    TRIAGE = "triage"  # an answer or decision in the triage dialog: `text` says which
     # A Teams message put on the record: `text` is what it said, `old_value` who wrote it and
     # `new_value` the link back to it (kept apart so a report can show or link them itself).
     MESSAGE = "message"
+    # A message to an audience of the communication plan marked as sent: `new_value` is the
+    # audience id, `old_value` the sender's note, `text` "Audience (where): the text sent".
+    COMMS_SENT = "comms_sent"
 
 
 _INSERT = insert(TimelineEvent.__table__)  # built once: this runs on every turn and every page
@@ -88,6 +92,15 @@ _PREFIXED = {
     Kind.PAGE: "Page",
     Kind.PAGE_DELIVERY: "Delivery",
     Kind.PAGE_ACK: "Acknowledged",
+    Kind.TRIAGE: "Triage",
+    # security events and legal duties (bot.domain.breakglass, follow_ups, breach_clock)
+    "security.breakglass": "Break-glass",
+    "security.breakglass_refused": "Break-glass refused",
+    "follow_up.closed": "Follow-up closed",
+    "breach.marked": "Possible data breach",
+    "breach.decision": "Breach decision",
+    "breach.met": "Breach deadline met",
+    "breach.reminder": "Breach clock",
 }
 
 
@@ -96,6 +109,8 @@ def describe(event: TimelineEvent) -> str:
     k = event.kind
     if k in _PREFIXED:
         return f"{_PREFIXED[k]}: {event.text}"
+    if k.startswith("runbook."):  # runbook runs (bot.domain.runbooks.Kind): the text says it all
+        return f"Runbook: {event.text}"
     if k == Kind.DECLARED:
         return f"Declared: {event.text or ''} ({event.new_value})".strip()
     if k == Kind.STATUS:
@@ -108,6 +123,8 @@ def describe(event: TimelineEvent) -> str:
     if k == Kind.MESSAGE:
         link = f" ({event.new_value})" if event.new_value else ""
         return f"Message from {event.old_value or 'someone'}: {event.text}{link}"
+    if k == Kind.COMMS_SENT:
+        return f"Sent to {event.text}" + (f" (note: {event.old_value})" if event.old_value else "")
     if k == Kind.HANDOVER:
         return f"{event.text}: {event.old_value or 'nobody'} → {event.new_value}"
     return f"{k}: {event.text or event.new_value or ''}"

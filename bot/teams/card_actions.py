@@ -131,7 +131,7 @@ async def take_role(ctx: ActionContext) -> dict:
     except ValueError:
         raise ValidationFailed("Pick a role first.") from None
     if role is Role.INCIDENT_MANAGER:
-        raise ValidationFailed("Use `Take incident manager` for that role.")
+        return await take_manager(ctx)
     return await _change(ctx, f"take {role.value}", lambda s, now: incidents.assign_role(
         session=s, plan=ctx.app.service.plan, incident_id=ctx.incident_id, role=role,
         assignee=ctx.actor, actor=ctx.actor, source=Source.CARD, now=now))

@@ -94,17 +94,18 @@ def _incident_actions(view: IncidentView, plan: Plan) -> list[dict]:
     iid = view.id
     if not is_open(inc.status):
         return [_execute("Reopen", "incident.reopen", iid), _execute("Timeline", "incident.timeline", iid)]
+    # Teams shows at most six buttons on a card: the rarer actions sit under "More".
     actions: list[dict] = []
     if inc.status == Status.DECLARED.value:
         actions.append(_execute("Acknowledge", "incident.ack", iid))
-    actions.append(_execute("Take incident manager", "incident.take_manager", iid))
+    actions.append(_execute("Triage", "incident.triage", iid))
     actions.append({
         "type": "Action.ShowCard",
         "title": "Take a role",
         "card": _card(
             [{"type": "Input.ChoiceSet", "id": "role", "style": "expanded", "isRequired": True,
               "errorMessage": "Pick a role.", "label": "I'll be the",
-              "choices": [{"title": ROLE_LABELS[r], "value": r.value} for r in Role if r is not Role.INCIDENT_MANAGER]}],
+              "choices": [{"title": ROLE_LABELS[r], "value": r.value} for r in Role]}],
             [_execute("Take role", "incident.take_role", iid)],
         ),
     })
@@ -125,6 +126,16 @@ def _incident_actions(view: IncidentView, plan: Plan) -> list[dict]:
             [{"type": "Input.Text", "id": "summary", "isMultiline": True, "maxLength": 1000,
               "label": "Resolution summary (optional)", "placeholder": "What fixed it?"}],
             [_execute("Resolve", "incident.resolve", iid)],
+        ),
+    })
+    actions.append({
+        "type": "Action.ShowCard",
+        "title": "More",
+        "card": _card(
+            [_text("Less frequent actions for this incident.", isSubtle=True)],
+            [_execute("Communication plan", "incident.comms", iid),
+             _execute("Possible data breach", "incident.breach", iid),
+             _execute("Timeline", "incident.timeline", iid)],
         ),
     })
     return actions

@@ -16,6 +16,7 @@ from bot.teams.publisher import CardPublisher, card_activity
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
+    from bot.plan_holder import PlanHolder
     from bot.teams.spaces import SpacePlacer
 
 
@@ -29,6 +30,8 @@ class TeamsServices:
     commands: CommandRegistry["CommandContext"]
     spaces: "SpacePlacer" = field(repr=False, default=None)  # type: ignore[assignment]
     start_declare_dialog: Callable[[TurnContext, dict], Awaitable[None]] = field(repr=False, default=None)  # type: ignore[assignment]
+    plans: "PlanHolder" = field(repr=False, default=None)  # type: ignore[assignment]  # `plan reload`
+    start_dialog: Callable[[TurnContext, str, dict], Awaitable[None]] = field(repr=False, default=None)  # type: ignore[assignment]
 
 
 @dataclass

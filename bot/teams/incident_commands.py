@@ -186,6 +186,12 @@ async def _transition(ctx: CommandContext, action: str, done: str) -> None:
         source=ctx.source, now=now, text=text or None))
     if changed:
         await ctx.reply(f"{incident_ref(changed)} {done} by {ctx.actor.display}.")
+        if action == "resolve":
+            from bot.domain import follow_ups  # only resolving needs it
+
+            left_open = await ctx.app.service.read(lambda s: follow_ups.reminder(s, changed))
+            if left_open:
+                await ctx.reply(left_open)
 
 
 @registry.command("sev", usage="sev LEVEL [INC-n]", summary="Change an incident's severity", aliases=("severity",),

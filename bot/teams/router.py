@@ -7,6 +7,7 @@ errors into short replies.
 from __future__ import annotations
 
 import logging
+import re
 
 from botbuilder.core import ConversationState, TurnContext
 from botbuilder.dialogs import DialogSet
@@ -16,6 +17,7 @@ from botbuilder.schema.teams import MessagingExtensionAction, MessagingExtension
 from bot.domain.service import Dedupe
 from bot.errors import FirebreakError
 from bot.teams.card_actions import ActionContext, CardActionRegistry
+from dialogs.triage import DIALOG_ANSWER
 from bot.teams.commands import Mention, parse_command
 from bot.teams.context import CommandContext, TeamsServices
 from bot.teams import message_actions
@@ -47,6 +49,28 @@ def activity_key(activity: Activity) -> Dedupe | None:
     return Dedupe(f"activity:{activity.conversation.id}:{activity.id}")
 
 
+def _dialog_answer(activity: Activity) -> str | None:
+    """The answer a dialog's choice button (Action.Submit) carries, if this is one."""
+    value = activity.value
+    if isinstance(value, dict) and isinstance(value.get(DIALOG_ANSWER), str):
+        return value[DIALOG_ANSWER]
+    return None
+
+
+def _without_bot_mention(text: str | None, bot_name: str) -> str | None:
+    """The answer without the @mention Teams puts in front of every channel or group message."""
+    if not text:
+        return text
+    mention = re.compile(r"<at>\s*" + re.escape(bot_name) + r"\s*</at>", re.IGNORECASE) if bot_name else None
+    return (mention.sub("", text) if mention else text).strip()
+
+
+_CANCELLED = {
+    "declare": "Cancelled. Nothing was declared.",
+    "triage": "Triage cancelled. The answers given so far stay on the timeline; say `triage` to start again.",
+}
+
+
 class TurnRouter:
     """Routes each turn to a dialog, a command or a card action."""
 
@@ -60,12 +84,20 @@ class TurnRouter:
     async def on_message(self, turn: TurnContext) -> None:
         activity = turn.activity
         bot_name = activity.recipient.name if activity.recipient else ""
+        answer = _dialog_answer(activity)
+        if answer is not None:
+            activity.text = answer  # a choice button pressed: the same as typing its answer
         parsed = parse_command(activity.text or "", mentions=user_mentions(activity), bot_names=[bot_name])
         dialog = await self._dialogs.create_context(turn)
+        if answer is not None and dialog.active_dialog is None:
+            await turn.send_activity("That question is no longer open (the dialog ended or was cancelled). "
+                                     "Say `triage` or `declare` to start again.")
+            return
         if dialog.active_dialog is not None:
             if parsed is not None and parsed.name == "cancel" and not parsed.args:
+                cancelled = dialog.stack[-1].id if dialog.stack else ""
                 await dialog.cancel_all_dialogs()
-                await turn.send_activity("Cancelled. Nothing was declared.")
+                await turn.send_activity(_CANCELLED.get(cancelled, "Cancelled."))
                 return
             if parsed is not None and parsed.slash and self._app.commands.lookup(parsed.name) is not None:
                 # `/status` typed mid-dialog is a command, not an answer (plain words may be answers)
@@ -76,6 +108,7 @@ class TurnRouter:
             key = activity_key(activity)
             if key is not None and not await self._app.service.claim(key):
                 return  # Teams redelivered an answer the dialog already took
+            activity.text = _without_bot_mention(activity.text, bot_name)  # "<at>Firebreak</at> 300" is "300"
             await self._reply_errors(turn, dialog.continue_dialog())
             return
         if parsed is None:
@@ -103,8 +136,15 @@ class TurnRouter:
                 log.exception("could not read the roster")
 
     async def start_declare_dialog(self, turn: TurnContext, found: dict) -> None:
+        await self.start_dialog(turn, "declare", found)
+
+    async def start_dialog(self, turn: TurnContext, dialog_id: str, options: dict) -> None:
+        """Begin a dialog in this conversation, replacing one in progress (its answers so far
+        are on the record already)."""
         dialog = await self._dialogs.create_context(turn)
-        await dialog.begin_dialog("declare", found)
+        if dialog.active_dialog is not None:
+            await dialog.cancel_all_dialogs()
+        await dialog.begin_dialog(dialog_id, options)
 
     async def on_card_action(self, turn: TurnContext, action: dict) -> dict:
         """Run a button's verb and return the card that replaces the pressed one."""

@@ -6,7 +6,7 @@ import asyncio
 from alembic import context
 from sqlmodel import SQLModel
 
-import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import storage.all_tables  # noqa: F401  (registers every table on SQLModel.metadata)
 from storage.db import create_engine
 
 target_metadata = SQLModel.metadata

@@ -345,7 +345,8 @@ async def test_take_a_role_from_the_card(harness):
     status, body = await harness.press("incident.take_role", {"incident_id": 1, "role": "comms_lead"}, user=MEGAN)
     assert status == 200 and "Megan Bowen" in str(body["value"])
     assert (await harness.service.view(1)).holder("comms_lead").display_name == "Megan Bowen"
+    # Incident manager is one of the choices too; taking it while someone holds it is refused.
     status, body = await harness.press("incident.take_role", {"incident_id": 1, "role": "incident_manager"}, user=MEGAN)
-    assert body["type"] == "application/vnd.microsoft.activity.message" and "Take incident manager" in body["value"]
+    assert (await harness.service.view(1)).holder("incident_manager").display_name != "Megan Bowen"
     status, body = await harness.press("incident.take_role", {"incident_id": 1, "role": "nonsense"}, user=MEGAN)
     assert "Pick a role" in body["value"]

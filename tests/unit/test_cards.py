@@ -60,8 +60,9 @@ def test_incident_card_shows_state_and_buttons():
     for expected in ["INC-7: Payments API down", "DECLARED", "SEV1", "Adele Vance", "2h 5m",
                      "Failing over to West Europe", "2026-11-29 14:05 UTC", PLAN.service("azure-api").name]:
         assert expected in text, expected
-    assert _verbs(card) == ["incident.ack", "incident.take_manager", "incident.take_role", "incident.set_severity",
-                            "incident.resolve"]
+    assert _verbs(card) == ["incident.ack", "incident.triage", "incident.take_role", "incident.set_severity",
+                            "incident.resolve", "incident.comms", "incident.breach", "incident.timeline"]
+    assert len(card["actions"]) <= 6, "Teams shows at most six buttons"
     assert all(a["data"]["incident_id"] == 7 for a in card["actions"] if a["type"] == "Action.Execute")
 
 

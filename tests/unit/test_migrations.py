@@ -5,7 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import storage.models  # noqa: F401  (registers every table)
+import storage.all_tables  # noqa: F401  (registers every table, those kept out of storage.models too)
 from storage.db import create_engine
 from storage.migrate import head_revision, upgrade_to_head
 
