@@ -348,6 +348,11 @@ BROKEN: list[tuple[str, Mutation, str, list[str]]] = [
 def test_broken_plan_names_path_and_fix(
     tmp_path: Path, example_data: dict, mutate: Mutation, path: str, expected: list[str]
 ):
+    assert_broken(tmp_path, example_data, mutate, path, expected)
+
+
+def assert_broken(tmp_path: Path, example_data: dict, mutate: Mutation, path: str, expected: list[str]) -> None:
+    """The example with `mutate` applied has a problem at `path` whose text holds `expected`."""
     data = copy.deepcopy(example_data)
     mutate(data)
     problems = problems_for(tmp_path, data)

@@ -12,7 +12,7 @@ import pytest
 
 from bot.errors import NotFound
 from bot.plan import Plan
-from tests.test_plan import example_data, index_of, plan, problems_for  # noqa: F401 - fixtures
+from tests.test_plan import assert_broken, example_data, plan, problems_for  # noqa: F401 - fixtures
 
 Mutation = Callable[[dict], None]
 
@@ -129,15 +129,7 @@ BROKEN: list[tuple[str, Mutation, str, list[str]]] = [
 def test_broken_response_section_names_path_and_fix(
     tmp_path: Path, example_data: dict, mutate: Mutation, path: str, expected: list[str]  # noqa: F811
 ):
-    data = copy.deepcopy(example_data)
-    mutate(data)
-    problems = problems_for(tmp_path, data)
-    assert path in problems, f"expected a problem at {path}, got {sorted(problems)}"
-    problem = problems[path]
-    text = f"{problem.message} {problem.fix}"
-    for fragment in expected:
-        assert fragment in text, f"{fragment!r} missing from {text!r}"
-    assert problem.fix.strip()
+    assert_broken(tmp_path, example_data, mutate, path, expected)
 
 
 def test_reference_problems_in_response_sections_show_beside_field_problems(tmp_path: Path, example_data: dict):  # noqa: F811
