@@ -1,4 +1,5 @@
-"""Reads and writes over the alert tables (see storage/alerts.py for what they hold)."""
+"""Reads and writes over the alert tables (`storage/alert_tables.py` says what they hold), through
+the ORM classes of `storage/alerts.py`; loaded only on the alert paths (webhooks, alert commands)."""
 from __future__ import annotations
 
 import json

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Column, Index, Integer, String, Table, Text, UniqueConstraint, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
+from storage.inserts import insert_ignoring_duplicates
 from storage.types import UTCDateTime
 
 breach_mark = Table(
@@ -99,19 +98,13 @@ class DeadlineRow:
         return tuple(int(x) for x in self.remind_before.split(",") if x)
 
 
-def _insert_ignoring(session: AsyncSession, table: Table):
-    if session.bind.dialect.name == "postgresql":
-        return pg_insert(table).on_conflict_do_nothing()
-    return sqlite_insert(table).on_conflict_do_nothing()
-
-
 def _deadline(row) -> DeadlineRow:
     return DeadlineRow(**dict(row._mapping))
 
 
 async def add_mark(session: AsyncSession, *, incident_id: int, by_aad: str, by_name: str, now: datetime) -> bool:
     """Mark the incident; False when it already was (nothing changes then)."""
-    result = await session.execute(_insert_ignoring(session, breach_mark).values(
+    result = await session.execute(insert_ignoring_duplicates(session, breach_mark).values(
         incident_id=incident_id, marked_at=now, marked_by_aad=by_aad[:100], marked_by_name=by_name[:200]))
     return result.rowcount == 1
 
@@ -131,7 +124,7 @@ async def set_decision(session: AsyncSession, *, incident_id: int, decision: str
 async def add_deadlines(session: AsyncSession, rows: Sequence[dict]) -> None:
     """Insert deadline rows (dicts of the table's columns); one already there is left as it is."""
     for row in rows:
-        await session.execute(_insert_ignoring(session, breach_deadline).values(**row))
+        await session.execute(insert_ignoring_duplicates(session, breach_deadline).values(**row))
 
 
 async def deadlines_of(session: AsyncSession, incident_id: int, *, lock: bool = False) -> list[DeadlineRow]:

@@ -183,4 +183,4 @@ class Announcement(SQLModel, table=True):
 # Tables defined in their own modules, imported so every table is on SQLModel.metadata.
 import storage.outbox  # noqa: E402,F401
 import storage.paging  # noqa: E402,F401
-import storage.alerts  # noqa: E402,F401
+import storage.alert_tables  # noqa: E402,F401  (Core; the ORM classes in storage.alerts load on first use)

@@ -23,11 +23,10 @@ from datetime import datetime
 from typing import Any, Optional
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
+from storage.inserts import insert_ignoring_duplicates
 from storage.types import UTCDateTime
 
 PENDING = "pending"
@@ -101,13 +100,6 @@ class ConversationHold(SQLModel, table=True):
     until: datetime = _utc()
 
 
-def _insert_ignoring_duplicates(session: AsyncSession, table):
-    """INSERT ... ON CONFLICT DO NOTHING in the session's dialect (as in storage.queries)."""
-    if session.bind.dialect.name == "postgresql":
-        return pg_insert(table).on_conflict_do_nothing()
-    return sqlite_insert(table).on_conflict_do_nothing()
-
-
 ENQUEUED = "firebreak.outbox_enqueued"
 
 
@@ -132,7 +124,7 @@ async def enqueue(
         raise ValueError(f"outbox kind must be one of {KINDS}, not {kind!r}")
     if kind == UPDATE and not target_activity_id:
         raise ValueError("an outbox 'update' needs the target_activity_id it replaces")
-    stmt = _insert_ignoring_duplicates(session, OutboxMessage.__table__).values(
+    stmt = insert_ignoring_duplicates(session, OutboxMessage.__table__).values(
         key=key,
         conversation_id=conversation_id,
         kind=kind,
@@ -160,7 +152,7 @@ async def enqueue_new(session: AsyncSession, *, messages: Sequence[dict], now: d
              "payload_json": json.dumps(m["payload"], separators=(",", ":"), sort_keys=True),
              "bundle": m.get("bundle"), "incident_id": m.get("incident_id"), "status": PENDING, "attempts": 0,
              "next_at": m.get("not_before") or now, "created_at": now} for m in messages]
-    await session.execute(_insert_ignoring_duplicates(session, OutboxMessage.__table__), rows)
+    await session.execute(insert_ignoring_duplicates(session, OutboxMessage.__table__), rows)
     session.info[ENQUEUED] = True
 
 

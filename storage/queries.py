@@ -5,10 +5,9 @@ from datetime import datetime, timedelta
 from typing import Sequence
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.inserts import insert_ignoring_duplicates
 from storage.models import (
     ConversationRef,
     Incident,
@@ -119,11 +118,6 @@ async def timeline_events(session: AsyncSession, incident_id: int) -> Sequence[T
     return (await session.execute(stmt)).scalars().all()
 
 
-def _insert_ignoring_duplicates(session: AsyncSession, table):
-    """INSERT ... ON CONFLICT DO NOTHING in the session's dialect (SQLite and PostgreSQL share it)."""
-    if session.bind.dialect.name == "postgresql":
-        return pg_insert(table).on_conflict_do_nothing()
-    return sqlite_insert(table).on_conflict_do_nothing()
 
 
 async def key_claimed(session: AsyncSession, key: str) -> bool:
@@ -144,7 +138,7 @@ async def claim_key(session: AsyncSession, key: str, *, now: datetime, window: t
     The primary key settles races: two turns claiming the same key cannot both succeed.
     With a window, an old claim is renewed by compare-and-set on its timestamp.
     """
-    stmt = _insert_ignoring_duplicates(session, ProcessedKey.__table__).values(key=key, seen_at=now)
+    stmt = insert_ignoring_duplicates(session, ProcessedKey.__table__).values(key=key, seen_at=now)
     if (await session.execute(stmt)).rowcount == 1:
         return True
     if window is None:

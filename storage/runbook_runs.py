@@ -4,7 +4,7 @@ Everything a run needs to go on after a restart is in its row: the runbook as it
 run started (a snapshot, so a plan reload mid-run cannot shift the steps under a responder),
 the step and phase reached, what happened at each step, who holds the run, and where its
 progress card was posted. At most one unfinished run per (incident, runbook): a partial unique
-index says so, so two responders starting the same runbook at once settle in the database
+index (migration 0011; storage/partial_indexes.py) says so, so two responders starting the same runbook at once settle in the database
 (the loser's insert fails in a savepoint and it gets the winner's run). Every change bumps
 `version`, and writes are compare-and-set on it, so two take-overs at once give one winner.
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import Column, Index, Integer, String, Table, Text, insert, select, text, update
+from sqlalchemy import Column, Index, Integer, String, Table, Text, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
@@ -48,8 +48,8 @@ runbook_run = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime(), nullable=True),
     Index("ix_runbook_run_incident", "incident_id"),
-    Index("uq_runbook_run_unfinished", "incident_id", "runbook_id", unique=True,
-          sqlite_where=text("status = 'running'"), postgresql_where=text("status = 'running'")),
+    # uq_runbook_run_unfinished (one unfinished run per incident and runbook) is declared in
+    # storage/partial_indexes.py: see there why.
 )
 
 

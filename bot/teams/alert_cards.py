@@ -4,11 +4,14 @@ monitor fire)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from bot.domain.alerts import AlertLine
 from bot.domain.formatting import format_time, incident_ref
 from bot.domain.model import AlertSummary
 from bot.teams.untrusted import plain, safe_url
+
+if TYPE_CHECKING:  # every incident card imports this module; the alert rows load with `alerts`
+    from bot.domain.alerts import AlertLine
 
 LIST_LIMIT = 20
 

@@ -1,8 +1,11 @@
 """Alert commands: `alerts` lists an incident's alerts and silences; `silence` mutes alerts
-for a while. Each parses, calls one domain function through the IncidentService, and replies."""
+for a while. Each parses, calls one domain function through the IncidentService, and replies.
+
+The domain module (`bot.domain.alerts`, and with it the ORM classes of the alert rows) is
+imported by the handlers, on the first alert command: registering the commands at start-up
+must not load what only these rare commands use."""
 from __future__ import annotations
 
-from bot.domain import alerts
 from bot.domain.formatting import format_time, incident_ref
 from bot.durations import DurationError, parse_duration
 from bot.errors import ValidationFailed
@@ -16,6 +19,8 @@ SILENCE_USAGE = "silence [INC-n] DURATION [label=value ...]"
 @registry.command("alerts", usage="alerts [INC-n] [payload N [page P]]", summary="List an incident's alerts and silences",
                   in_manifest=False)
 async def list_alerts(ctx: CommandContext) -> None:
+    from bot.domain import alerts
+
     explicit, rest = split_ref(ctx.command.args)
     words = rest.split()
     if words[:1] == ["payload"] and len(words) in (2, 4) and words[1].isdigit() and (
@@ -35,6 +40,8 @@ async def list_alerts(ctx: CommandContext) -> None:
 
 
 async def _show_payload(ctx: CommandContext, explicit: int | None, payload_id: int, *, page: int) -> None:
+    from bot.domain import alerts
+
     iid = await target_of(ctx, explicit)
     body = await ctx.app.service.read(lambda s: alerts.payload_for(s, incident_id=iid, payload_id=payload_id))
     if body is None:
@@ -45,6 +52,8 @@ async def _show_payload(ctx: CommandContext, explicit: int | None, payload_id: i
 
 @registry.command("silence", usage=SILENCE_USAGE, summary="Mute matching alerts for a while", in_manifest=False)
 async def silence(ctx: CommandContext) -> None:
+    from bot.domain import alerts
+
     explicit, rest = split_ref(ctx.command.args)
     words = rest.split()
     if not words:
