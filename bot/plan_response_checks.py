@@ -93,6 +93,8 @@ def _tier_refs(data: Any, known: dict) -> list[PlanProblem]:
 def _triage_refs(data: Any, known: dict) -> list[PlanProblem]:
     triage = _section(data, "triage")
     problems: list[PlanProblem] = []
+    problems += _check_unique(_section(triage, "impact"), "choices", "impact answer", prefix="triage.impact.")
+    problems += _check_unique(triage, "emergency_criteria", "emergency criterion", prefix="triage.")
     for c, choice in _items(_section(triage, "impact"), "choices"):
         _check(problems, f"triage.impact.choices[{c}].severity", choice.get("severity"), "severity", "severities", known)
     for q, question in _items(triage, "dependency_questions"):

@@ -11,6 +11,7 @@ themselves are `bot.domain.triage`'s pure functions.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
@@ -22,9 +23,12 @@ from botbuilder.schema import ActionTypes, Activity, Attachment, CardAction
 
 from bot.domain import triage as rules
 from bot.plan import Plan
+from bot.plan_triage import Triage
 
 TRIAGE_DIALOG = "triage"
 DIALOG_ANSWER = "dialog_answer"  # the Submit data key a choice button answers with
+DIALOG_QUESTION = "dialog_question"  # ...and the question it answers: "triage:<run>:<question>"
+STALE_BUTTON = "That button answers an earlier question, which has its answer already. The open question is:"
 _SYMPTOMS = "triage.symptoms"
 _CRITERIA = "triage.criteria"
 _YES, _NO, _DONT_KNOW = "yes", "no", "dont-know"
@@ -44,8 +48,32 @@ class TriageActions:
 
 
 async def _short_text(prompt: PromptValidatorContext) -> bool:
+    if _pressed_question(prompt.context) is not None:  # a button: this question has none
+        await _ask_again(prompt)
+        return False
     value = (prompt.recognized.value or "").strip() if prompt.recognized.succeeded else ""
     return 0 < len(value) <= 200
+
+
+async def _this_question(prompt: PromptValidatorContext) -> bool:
+    """A button counts only for the question it was shown with: a second press on an answered
+    card, a double click or someone else's press on an old card must not answer the next one."""
+    pressed = _pressed_question(prompt.context)
+    if pressed is not None and pressed != (prompt.options.validations or {}).get("question"):
+        await _ask_again(prompt)
+        return False
+    return prompt.recognized.succeeded
+
+
+async def _ask_again(prompt: PromptValidatorContext) -> None:
+    # Having replied, the prompt would not repeat itself: show the open question again.
+    await prompt.context.send_activity(STALE_BUTTON)
+    await prompt.context.send_activity(prompt.options.prompt)
+
+
+def _pressed_question(turn: TurnContext) -> str | None:
+    value = turn.activity.value
+    return value.get(DIALOG_QUESTION) if isinstance(value, dict) else None
 
 
 class TriageDialog(ComponentDialog):
@@ -55,7 +83,7 @@ class TriageDialog(ComponentDialog):
         super().__init__(TRIAGE_DIALOG)
         self._plan = plan
         self._do = actions
-        self.add_dialog(ChoicePrompt("choice"))
+        self.add_dialog(ChoicePrompt("choice", _this_question))
         self.add_dialog(TextPrompt("text", _short_text))
         self.add_dialog(WaterfallDialog(_SYMPTOMS, [self._ask_symptom, self._after_symptom]))
         self.add_dialog(WaterfallDialog(_CRITERIA, [self._ask_criterion, self._after_criterion]))
@@ -71,6 +99,9 @@ class TriageDialog(ComponentDialog):
     async def _ask_service(self, step: WaterfallStepContext) -> DialogTurnResult:
         step.values.update(step.options or {})
         plan = self._plan()
+        # The questions are the plan's as triage began: a reload mid-triage must not shift them.
+        step.values["run"] = uuid.uuid4().hex[:8]
+        step.values["triage"] = plan.triage.model_dump(mode="json")
         now = f"{step.values['ref']} is {step.values['severity'].upper()}"
         if step.values.get("service_id"):
             now += f", declared for {_service_name(plan, step.values['service_id'])}"
@@ -79,7 +110,7 @@ class TriageDialog(ComponentDialog):
         return await step.prompt("choice", _ask(
             f"Triage for {now}. I'll ask the plan's questions; every answer goes on the timeline. "
             "Say `cancel` to stop.\n\n**What is affected?**", choices,
-            retry="Pick the affected service, or `I don't know`."))
+            retry="Pick the affected service, or `I don't know`.", token=_token(step.values, "service")))
 
     async def _after_service(self, step: WaterfallStepContext) -> DialogTurnResult:
         answer = step.result.value
@@ -88,24 +119,24 @@ class TriageDialog(ComponentDialog):
                            "I don't know" if answer == rules.UNKNOWN_SERVICE else _service_name(plan, answer))
         if answer == rules.UNKNOWN_SERVICE:
             step.values["service"] = None
-            if plan.triage.dependency_questions:
+            if _triage(step.values).dependency_questions:
                 return await step.begin_dialog(_SYMPTOMS, {"index": 0, **_context(step)})
             return await step.next(None)
         step.values["service"] = answer
         return await step.next(None)
 
     async def _ask_symptom(self, step: WaterfallStepContext) -> DialogTurnResult:
-        questions = self._plan().triage.dependency_questions
+        questions = _triage(step.options).dependency_questions
         index = step.options["index"]
         if index >= len(questions):
             return await step.end_dialog(None)
         return await step.prompt("choice", _ask(
-            f"**{questions[index].question}**", _yes_no(dont_know=True), retry="Answer Yes, No or I don't know."))
+            f"**{questions[index].question}**", _yes_no(dont_know=True), retry="Answer Yes, No or I don't know.",
+            token=_token(step.options, f"symptom-{index}")))
 
     async def _after_symptom(self, step: WaterfallStepContext) -> DialogTurnResult:
-        plan = self._plan()
         index = step.options["index"]
-        question = plan.triage.dependency_questions[index]
+        question = _triage(step.options).dependency_questions[index]
         answer = step.result.value
         await self._record(step, question.question, _YES_NO_TEXT[answer], context=step.options)
         if answer == _YES:
@@ -126,7 +157,8 @@ class TriageDialog(ComponentDialog):
         choices += [_choice(rules.NO_SUPPLIER, "No supplier is down"), _choice(_CANT_TELL, "I can't tell")]
         return await step.prompt("choice", _ask(
             "**Is a supplier down?** Check their status pages:\n\n" + "\n".join(lines), choices,
-            retry="Pick the supplier that is down, `No supplier is down`, or `I can't tell`."))
+            retry="Pick the supplier that is down, `No supplier is down`, or `I can't tell`.",
+            token=_token(step.values, "supplier")))
 
     async def _after_supplier(self, step: WaterfallStepContext) -> DialogTurnResult:
         plan = self._plan()
@@ -137,15 +169,15 @@ class TriageDialog(ComponentDialog):
             if text is None:
                 step.values["supplier_down"] = answer
                 step.values["service"] = step.values.get("service") or answer
-        impact = plan.triage.impact
+        impact = _triage(step.values).impact
         return await step.prompt("choice", _ask(
             f"**{impact.question}**", [_choice(c.id, c.label) for c in impact.choices],
-            retry=f"Pick one: {', '.join(c.label for c in impact.choices)}."))
+            retry=f"Pick one: {', '.join(c.label for c in impact.choices)}.", token=_token(step.values, "impact")))
 
     # -- who and how many, the emergency checklist ----------------------------------------------
 
     async def _after_impact(self, step: WaterfallStepContext) -> DialogTurnResult:
-        impact = self._plan().triage.impact
+        impact = _triage(step.values).impact
         step.values["impact"] = step.result.value
         label = next(c.label for c in impact.choices if c.id == step.result.value)
         await self._record(step, impact.question, label)
@@ -155,33 +187,38 @@ class TriageDialog(ComponentDialog):
         ))
 
     async def _after_how_many(self, step: WaterfallStepContext) -> DialogTurnResult:
-        await self._record(step, self._plan().triage.impact.how_many, str(step.result).strip())
-        if self._plan().triage.emergency_criteria:
+        triage = _triage(step.values)
+        await self._record(step, triage.impact.how_many, str(step.result).strip())
+        if triage.emergency_criteria:
             return await step.begin_dialog(_CRITERIA, {"index": 0, "met": [], **_context(step)})
-        return await step.next([])
+        return await step.next({})
 
     async def _ask_criterion(self, step: WaterfallStepContext) -> DialogTurnResult:
-        criteria = self._plan().triage.emergency_criteria
+        criteria = _triage(step.options).emergency_criteria
         index = step.options["index"]
         if index >= len(criteria):
-            return await step.end_dialog(step.options["met"])
+            return await step.end_dialog({"met": step.options["met"], "unknown": step.options.get("unknown", [])})
         return await step.prompt("choice", _ask(
             f"Emergency checklist, {index + 1} of {len(criteria)}. **Is this true?**\n\n{criteria[index].text}",
-            _yes_no(dont_know=True), retry="Answer Yes, No or I don't know."))
+            _yes_no(dont_know=True), retry="Answer Yes, No or I don't know.",
+            token=_token(step.options, f"criterion-{index}")))
 
     async def _after_criterion(self, step: WaterfallStepContext) -> DialogTurnResult:
-        criterion = self._plan().triage.emergency_criteria[step.options["index"]]
+        criterion = _triage(step.options).emergency_criteria[step.options["index"]]
         answer = step.result.value
         await self._record(step, criterion.text, _YES_NO_TEXT[answer], context=step.options)
         met = list(step.options["met"]) + ([criterion.id] if answer == _YES else [])
-        return await step.replace_dialog(_CRITERIA, {**step.options, "index": step.options["index"] + 1, "met": met})
+        unknown = list(step.options.get("unknown", [])) + ([criterion.id] if answer == _DONT_KNOW else [])
+        return await step.replace_dialog(_CRITERIA, {**step.options, "index": step.options["index"] + 1,
+                                                     "met": met, "unknown": unknown})
 
     # -- the decision ----------------------------------------------------------------------------
 
     async def _propose(self, step: WaterfallStepContext) -> DialogTurnResult:
-        plan = self._plan()
-        step.values["criteria_met"] = list(step.result or [])
-        proposal = rules.propose(plan, impact=step.values["impact"], criteria_met=step.values["criteria_met"],
+        plan = self._plan().model_copy(update={"triage": _triage(step.values)})
+        answers = step.result or {}
+        proposal = rules.propose(plan, impact=step.values["impact"], criteria_met=answers.get("met", []),
+                                 criteria_unknown=answers.get("unknown", []),
                                  supplier_down=step.values.get("supplier_down"))
         step.values["proposal"] = proposal.severity
         step.values["reason"] = proposal.reason_text()
@@ -191,7 +228,7 @@ class TriageDialog(ComponentDialog):
         return await step.prompt("choice", _ask(
             f"**Proposed severity: {proposed.id.upper()} · {proposed.name}**, because: {proposal.reason_text()}.\n\n"
             f"{proposed.name}: {proposed.criteria}\n\nAccept it, or pick another.", choices,
-            retry=f"Pick a severity: {', '.join(plan.severity_ids())}."))
+            retry=f"Pick a severity: {', '.join(plan.severity_ids())}.", token=_token(step.values, "severity")))
 
     async def _after_severity(self, step: WaterfallStepContext) -> DialogTurnResult:
         chosen = step.result.value
@@ -201,13 +238,13 @@ class TriageDialog(ComponentDialog):
         step.values["decided"] = chosen
         told = await self._do.decide(step.context, step.values["incident_id"], chosen, reason)
         await step.context.send_activity(told)
-        triage = self._plan().triage
+        triage = _triage(step.values)
         if not triage.disaster_criteria:
             return await step.next(None)
         lines = "\n".join(f"- {c}" for c in triage.disaster_criteria)
         return await step.prompt("choice", _ask(
             f"**Are any of the disaster criteria met?**\n\n{lines}", _yes_no(dont_know=False),
-            retry="Answer Yes or No."))
+            retry="Answer Yes or No.", token=_token(step.values, "disaster")))
 
     async def _after_disaster(self, step: WaterfallStepContext) -> DialogTurnResult:
         plan = self._plan()
@@ -215,7 +252,7 @@ class TriageDialog(ComponentDialog):
             answer = step.result.value
             await self._record(step, "Are any of the disaster criteria met?", _YES_NO_TEXT[answer])
             if answer == _YES:
-                await step.context.send_activity(_disaster_text(plan))
+                await step.context.send_activity(_disaster_text(plan, _triage(step.values)))
         runbook = _runbook_of(plan, step.values.get("service"))
         if runbook is None:
             return await step.next(None)
@@ -223,7 +260,7 @@ class TriageDialog(ComponentDialog):
         return await step.prompt("choice", _ask(
             f"**{runbook.name}** is the {plan.group(runbook.team).name} script for this service "
             f"({len(runbook.steps) + 1} steps). Start it now?", _yes_no(dont_know=False),
-            retry="Answer Yes or No."))
+            retry="Answer Yes or No.", token=_token(step.values, "runbook")))
 
     async def _after_runbook_offer(self, step: WaterfallStepContext) -> DialogTurnResult:
         if step.result is not None:
@@ -245,7 +282,17 @@ _YES_NO_TEXT = {_YES: "Yes", _NO: "No", _DONT_KNOW: "I don't know"}
 
 
 def _context(step: WaterfallStepContext) -> dict:
-    return {"incident_id": step.values["incident_id"]}
+    """What a sub-dialog (symptoms, criteria) needs of the main one."""
+    return {key: step.values[key] for key in ("incident_id", "run", "triage")}
+
+
+def _triage(values: dict) -> Triage:
+    """The plan's triage section as it was when this triage began."""
+    return Triage.model_validate(values["triage"])
+
+
+def _token(values: dict, question: str) -> str:
+    return f"{TRIAGE_DIALOG}:{values['run']}:{question}"
 
 
 def _service_name(plan: Plan, service_id: str) -> str:
@@ -265,8 +312,8 @@ def _runbook_of(plan: Plan, service_id: str | None):
         return None
 
 
-def _disaster_text(plan: Plan) -> str:
-    triage = plan.triage
+def _disaster_text(plan: Plan, triage: Triage) -> str:
+    plan = plan.model_copy(update={"triage": triage})
     who = "\n".join(f"- **{group}**: {', '.join(names)}" for group, names in rules.disaster_contacts(plan))
     return (f"**The disaster recovery plan applies.** Open it: [disaster recovery plan]({triage.dr_plan_url})\n\n"
             f"These must be told now:\n\n{who}")
@@ -277,20 +324,23 @@ def _yes_no(*, dont_know: bool) -> list[Choice]:
     return choices + ([_choice(_DONT_KNOW, "I don't know")] if dont_know else [])
 
 
-def _ask(text: str, choices: list[Choice], *, retry: str) -> PromptOptions:
-    return PromptOptions(prompt=choice_card(text, choices), retry_prompt=choice_card(f"{retry} Or say `cancel`.", choices),
-                         choices=choices, style=ListStyle.none)
+def _ask(text: str, choices: list[Choice], *, retry: str, token: str) -> PromptOptions:
+    return PromptOptions(prompt=choice_card(text, choices, token),
+                         retry_prompt=choice_card(f"{retry} Or say `cancel`.", choices, token),
+                         choices=choices, style=ListStyle.none, validations={"question": token})
 
 
-def choice_card(text: str, choices: list[Choice]) -> Activity:
+def choice_card(text: str, choices: list[Choice], token: str) -> Activity:
     """The question as an Adaptive Card with one Action.Submit button per answer.
 
     Submit buttons reach the bot in a channel thread without an @mention (an imBack is a plain
     channel message, which a bot only gets when mentioned), and their `dialog_answer` is read
-    as the typed answer (bot/teams/router.py). Typing the answer works too. Buttons go in rows of
-    five: Teams shows at most six actions per set.
+    as the typed answer (bot/teams/router.py). Typing the answer works too. Each button names
+    its question (`token`), so a press counts only while that question is open. Buttons go in
+    rows of five: Teams shows at most six actions per set.
     """
-    buttons = [{"type": "Action.Submit", "title": c.action.title, "data": {DIALOG_ANSWER: c.value}} for c in choices]
+    buttons = [{"type": "Action.Submit", "title": c.action.title,
+                "data": {DIALOG_ANSWER: c.value, DIALOG_QUESTION: token}} for c in choices]
     body: list[dict] = [{"type": "TextBlock", "text": text, "wrap": True}]
     body += [{"type": "ActionSet", "actions": buttons[i:i + 5]} for i in range(0, len(buttons), 5)]
     card = {"type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",

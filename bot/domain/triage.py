@@ -56,8 +56,11 @@ def dependencies(plan: Plan, service_id: str) -> list[str]:
 
 
 def propose(plan: Plan, *, impact: str, criteria_met: list[str] | tuple[str, ...] = (),
-            supplier_down: str | None = None) -> Proposal:
-    """The severity the answers call for, with every reason that called for it."""
+            criteria_unknown: list[str] | tuple[str, ...] = (), supplier_down: str | None = None) -> Proposal:
+    """The severity the answers call for, with every reason that called for it.
+
+    A criterion answered "I don't know" does not raise the severity (nobody could confirm it),
+    but it is named, so whoever decides sees what is still open and may choose higher."""
     triage = plan.triage
     if triage is None:
         raise ValidationFailed("The plan has no `triage` section; add one (see plans/example.yaml).")
@@ -72,6 +75,9 @@ def propose(plan: Plan, *, impact: str, criteria_met: list[str] | tuple[str, ...
     most = min(order.index(severity) for severity, _ in candidates)
     severity = order[most]
     reasons = [reason for sev, reason in candidates if sev == severity]
+    unknown = [c.text.rstrip(".") for c in triage.emergency_criteria if c.id in criteria_unknown]
+    if unknown:
+        reasons.append("not known yet: " + "; ".join(unknown))
     if supplier_down and supplier_down != NO_SUPPLIER:
         reasons.append(f"a supplier is down: {_name(plan, supplier_down)} (escalate to the supplier)")
     return Proposal(severity=severity, reasons=tuple(reasons))

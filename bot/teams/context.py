@@ -31,7 +31,7 @@ class TeamsServices:
     spaces: "SpacePlacer" = field(repr=False, default=None)  # type: ignore[assignment]
     start_declare_dialog: Callable[[TurnContext, dict], Awaitable[None]] = field(repr=False, default=None)  # type: ignore[assignment]
     plans: "PlanHolder" = field(repr=False, default=None)  # type: ignore[assignment]  # `plan reload`
-    start_dialog: Callable[[TurnContext, str, dict], Awaitable[None]] = field(repr=False, default=None)  # type: ignore[assignment]
+    start_dialog: Callable[..., Awaitable[None]] = field(repr=False, default=None)  # type: ignore[assignment]
 
 
 @dataclass

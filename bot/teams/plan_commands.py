@@ -37,4 +37,5 @@ async def plan_command(ctx: CommandContext) -> None:
     assert new is not None
     changes = "\n".join(f"- {line}" for line in result.changes())
     await ctx.reply(f"Reloaded the response plan **{new.plan.name}** from `{result.path}`; from now on every "
-                    f"command and alert uses it.\n\n{changes}")
+                    "command and alert this replica handles uses it (other replicas read the file on their own, "
+                    f"within `FIREBREAK_PLAN_WATCH` seconds).\n\n{changes}")

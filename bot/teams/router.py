@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 
 from botbuilder.core import ConversationState, TurnContext
 from botbuilder.dialogs import DialogSet
@@ -15,9 +16,9 @@ from botbuilder.schema import Activity, Mention as MentionEntity
 from botbuilder.schema.teams import MessagingExtensionAction, MessagingExtensionActionResponse
 
 from bot.domain.service import Dedupe
-from bot.errors import FirebreakError
+from bot.errors import FirebreakError, ValidationFailed
 from bot.teams.card_actions import ActionContext, CardActionRegistry
-from dialogs.triage import DIALOG_ANSWER
+from dialogs.triage import DIALOG_ANSWER, DIALOG_QUESTION
 from bot.teams.commands import Mention, parse_command
 from bot.teams.context import CommandContext, TeamsServices
 from bot.teams import message_actions
@@ -49,12 +50,13 @@ def activity_key(activity: Activity) -> Dedupe | None:
     return Dedupe(f"activity:{activity.conversation.id}:{activity.id}")
 
 
-def _dialog_answer(activity: Activity) -> str | None:
-    """The answer a dialog's choice button (Action.Submit) carries, if this is one."""
+def _dialog_answer(activity: Activity) -> tuple[str | None, str]:
+    """The answer a dialog's choice button (Action.Submit) carries and the question it answers
+    (`dialog:run:question`), if this is one; the dialog checks the question is still open."""
     value = activity.value
     if isinstance(value, dict) and isinstance(value.get(DIALOG_ANSWER), str):
-        return value[DIALOG_ANSWER]
-    return None
+        return value[DIALOG_ANSWER], str(value.get(DIALOG_QUESTION) or "")
+    return None, ""
 
 
 def _without_bot_mention(text: str | None, bot_name: str) -> str | None:
@@ -65,6 +67,7 @@ def _without_bot_mention(text: str | None, bot_name: str) -> str | None:
     return (mention.sub("", text) if mention else text).strip()
 
 
+_DIALOG_NAMES = {"declare": "declaration", "triage": "triage"}
 _CANCELLED = {
     "declare": "Cancelled. Nothing was declared.",
     "triage": "Triage cancelled. The answers given so far stay on the timeline; say `triage` to start again.",
@@ -84,12 +87,13 @@ class TurnRouter:
     async def on_message(self, turn: TurnContext) -> None:
         activity = turn.activity
         bot_name = activity.recipient.name if activity.recipient else ""
-        answer = _dialog_answer(activity)
+        answer, question = _dialog_answer(activity)
         if answer is not None:
             activity.text = answer  # a choice button pressed: the same as typing its answer
         parsed = parse_command(activity.text or "", mentions=user_mentions(activity), bot_names=[bot_name])
         dialog = await self._dialogs.create_context(turn)
-        if answer is not None and dialog.active_dialog is None:
+        if answer is not None and (dialog.active_dialog is None
+                                   or question.split(":", 1)[0] != dialog.active_dialog.id):
             await turn.send_activity("That question is no longer open (the dialog ended or was cancelled). "
                                      "Say `triage` or `declare` to start again.")
             return
@@ -138,12 +142,17 @@ class TurnRouter:
     async def start_declare_dialog(self, turn: TurnContext, found: dict) -> None:
         await self.start_dialog(turn, "declare", found)
 
-    async def start_dialog(self, turn: TurnContext, dialog_id: str, options: dict) -> None:
-        """Begin a dialog in this conversation, replacing one in progress (its answers so far
-        are on the record already)."""
+    async def start_dialog(self, turn: TurnContext, dialog_id: str, options: dict,
+                           once: Callable[[], Awaitable[bool]] | None = None) -> None:
+        """Begin a dialog in this conversation; refused while one is in progress here, which
+        someone else may be answering (a card button can start one at any time). `once` claims
+        the request's idempotency keys, after the refusal, so a refused press is not spent."""
         dialog = await self._dialogs.create_context(turn)
         if dialog.active_dialog is not None:
-            await dialog.cancel_all_dialogs()
+            raise ValidationFailed(f"A {_DIALOG_NAMES.get(dialog.active_dialog.id, 'dialog')} is in progress in this "
+                                   "conversation: answer its last question, or say `cancel` first.")
+        if once is not None and not await once():
+            return  # Teams delivered it again: begun already
         await dialog.begin_dialog(dialog_id, options)
 
     async def on_card_action(self, turn: TurnContext, action: dict) -> dict:

@@ -24,17 +24,18 @@ async def triage(ctx: CommandContext) -> None:
         raise ValidationFailed("Say `triage` in the incident's chat, or `triage INC-7` elsewhere.")
     incident_id = await ctx.app.service.read(
         lambda s: find_target(s, conversation_id=ctx.conversation_id, explicit=explicit))
-    await start_triage(ctx.app, ctx.turn, incident_id)
+    await start_triage(ctx.app, ctx.turn, incident_id, dedupe=ctx.dedupe)  # Teams redelivers: start once
 
 
 @actions.action("incident.triage", who="anyone in the conversation")
 async def triage_button(ctx: ActionContext) -> dict:
-    await start_triage(ctx.app, ctx.turn, ctx.incident_id)
+    await start_triage(ctx.app, ctx.turn, ctx.incident_id, dedupe=ctx.dedupe())  # a retried press: once
     return ctx.app.publisher.render(await ctx.app.service.view(ctx.incident_id))
 
 
-async def start_triage(app: TeamsServices, turn: TurnContext, incident_id: int) -> None:
-    """Begin the dialog in this conversation (it replaces any dialog in progress here)."""
+async def start_triage(app: TeamsServices, turn: TurnContext, incident_id: int, *, dedupe=()) -> None:
+    """Begin the dialog in this conversation, once per request (`dedupe`); refused while a
+    dialog is in progress here."""
     if app.service.plan.triage is None:
         raise ValidationFailed("The response plan has no `triage` section, so there are no questions to walk. "
                                "Add one (see plans/example.yaml) and reload the plan.")
@@ -44,7 +45,7 @@ async def start_triage(app: TeamsServices, turn: TurnContext, incident_id: int) 
     await app.start_dialog(turn, TRIAGE_DIALOG, {
         "incident_id": incident_id, "ref": incident_ref(incident_id),
         "severity": view.incident.severity, "service_id": view.incident.service_id,
-    })
+    }, once=lambda: app.service.claim(*dedupe))
 
 
 def triage_actions(app: TeamsServices) -> TriageActions:

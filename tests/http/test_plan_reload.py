@@ -86,7 +86,8 @@ async def test_an_admin_reload_adopts_the_edited_file_and_the_next_command_uses_
     await harness.say("plan reload", user=PRIYA)
     assert harness.texts()[-1] == (
         f"Reloaded the response plan **Contoso Field Service** from `{plan_file}`; from now on every command and "
-        "alert uses it.\n\n- version 2026.4 → 2026.5\n- runbooks 4 → 5\n- sections changed: plan, severities, runbooks")
+        "alert this replica handles uses it (other replicas read the file on their own, within "
+        "`FIREBREAK_PLAN_WATCH` seconds).\n\n- version 2026.4 → 2026.5\n- runbooks 4 → 5\n- sections changed: plan, severities, runbooks")
     assert _plan(harness) is not before and _plan(harness).runbook("azure-sql-failover").name == "Azure SQL failover"
     assert await _severity_label_on_a_new_card(harness) == "SEV1 · Critical outage"
     [audit] = await _audits(harness)

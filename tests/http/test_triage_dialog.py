@@ -4,6 +4,7 @@ Known service; unknown service through the symptom questions; a supplier outage;
 criteria with the DR plan and who must be told; choosing another severity than proposed;
 cancel, a wrong answer, a restart mid-triage, the card's button, a resolved incident.
 """
+from app import PLAN_KEY, SERVICE_KEY
 from tests.http.harness import GROUP, start_harness
 
 ADELE = ("aad-adele", "Adele Vance")
@@ -21,9 +22,17 @@ def _prompt(harness) -> tuple[str, list[str]]:
     return text, values
 
 
-async def _press(harness, answer: str, user=ADELE) -> None:
-    """Press a choice button: an Action.Submit message with the answer in `value`, no text."""
-    body = harness.activity(GROUP, user=user, value={"dialog_answer": answer})
+def _question(harness, back: int = 1) -> str:
+    """The question token on the buttons of the `back`-th newest card."""
+    cards = [c for c in harness.cards() if any(el.get("type") == "ActionSet" for el in c.get("body", []))]
+    return next(el for el in cards[-back]["body"] if el.get("type") == "ActionSet")["actions"][0]["data"]["dialog_question"]
+
+
+async def _press(harness, answer: str, user=ADELE, question: str | None = None) -> None:
+    """Press a choice button: an Action.Submit message with the answer (and the question the
+    button was shown with, by default the newest card's) in `value`, no text."""
+    body = harness.activity(GROUP, user=user, value={"dialog_answer": answer,
+                                                      "dialog_question": question or _question(harness)})
     body.pop("text", None)
     await harness.post(body)
 
@@ -228,3 +237,75 @@ async def test_yes_starts_the_services_runbook(harness):
     kinds = [e.kind for e in await harness.timeline(1)]
     assert any(k.startswith("runbook") for k in kinds), kinds
     assert "Start runbook power-automate-flows? → Yes" in [t for _, t in await _triage_entries(harness)]
+
+
+async def test_a_press_counts_only_for_the_question_its_card_asked(harness):
+    """A second press on an answered card (another responder, a double click) must not answer
+    the next question; the stale press changes nothing and says so."""
+    await _declare_and_triage(harness)
+    await _press(harness, "azure-sql")
+    await _press(harness, "region")
+    assert "Roughly how many" in _prompt(harness)[0]
+    await _answer(harness, "300")
+    first_criterion = _question(harness)
+    await _press(harness, "no", user=ADELE)  # answers "Field technicians cannot complete work orders"
+    await _press(harness, "yes", user=MEGAN, question=first_criterion)  # the same card, a moment later
+    assert "That button answers an earlier question" in str(harness.sent()[-2:])
+    assert "Emergency checklist, 2 of 4" in _prompt(harness)[0]  # asked again, still open
+    await _press(harness, "yes", user=MEGAN, question=_question(harness, back=3))  # an older card: the service
+    await _press(harness, "no")
+    assert "Emergency checklist, 3 of 4" in _prompt(harness)[0]
+    texts = [t for _, t in await _triage_entries(harness)]
+    assert "Data has been lost or corrupted (work orders, schedules, parts inventory). → No" in texts
+    assert not [t for t in texts if t.endswith("→ Yes")]
+    # the text question takes no button either
+    await _answer(harness, "no", "no")
+    assert "Proposed severity" in _prompt(harness)[0]
+
+
+async def test_a_triage_button_does_not_answer_another_dialog(harness):
+    await _declare_and_triage(harness)
+    stale = _question(harness)
+    await _answer(harness, "/cancel")
+    await harness.say("declare", GROUP, user=ADELE)  # a declare dialog is open now
+    await _press(harness, "azure-sql", question=stale)
+    assert harness.texts()[-1].startswith("That question is no longer open")
+
+
+async def test_the_button_refuses_while_a_dialog_is_in_progress_and_a_retried_press_starts_once(harness):
+    await _declare_and_triage(harness)
+    conversation = harness.sent()[-1]["conversation"]["id"]
+    await _answer(harness, "azure-sql")
+    status, body = await harness.press("incident.triage", {"incident_id": 1}, user=MEGAN, conversation_id=conversation)
+    assert status == 200
+    assert body["value"] == "A triage is in progress in this conversation: answer its last question, or say `cancel` first."
+    assert "Who is affected?" in str(harness.sent())  # Adele's triage goes on where it was
+    await _answer(harness, "/cancel")
+    before = len(harness.sent())
+    await harness.press("incident.triage", {"incident_id": 1}, user=MEGAN, conversation_id=conversation)
+    await harness.press("incident.triage", {"incident_id": 1}, user=MEGAN, conversation_id=conversation)
+    prompts = [a for a in harness.sent()[before:] if "What is affected?" in str(a)]
+    assert len(prompts) == 1
+
+
+async def test_a_plan_reload_mid_triage_does_not_shift_the_questions(harness):
+    """The questions are those of the plan as triage began (a reload swaps the whole plan)."""
+    await _declare_and_triage(harness)
+    await _answer(harness, "azure-sql", "region", "300")
+    plans = harness.client.server.app[PLAN_KEY]
+    reordered = plans.current().model_copy(update={"triage": plans.current().triage.model_copy(update={
+        "emergency_criteria": tuple(reversed(plans.current().triage.emergency_criteria[:2]))})})
+    plans._plan = reordered  # what a reload does: swap the whole object
+    assert harness.client.server.app[SERVICE_KEY].plan.triage.emergency_criteria[0].id == "data-loss"
+    await _answer(harness, "yes", "no", "no", "no")
+    texts = [t for _, t in await _triage_entries(harness)]
+    assert "Field technicians cannot complete work orders and there is no workaround. → Yes" in texts
+    assert "Proposed severity: SEV1" in _prompt(harness)[0]
+
+
+async def test_unknown_criteria_are_named_in_the_reason(harness):
+    await _declare_and_triage(harness)
+    await _answer(harness, "azure-sql", "one-team", "5", "no", "dont-know", "no", "no")
+    text, _ = _prompt(harness)
+    assert "Proposed severity: SEV3" in text
+    assert "not known yet: Data has been lost or corrupted (work orders, schedules, parts inventory)" in text
