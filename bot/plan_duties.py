@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import string
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -180,8 +181,8 @@ class Duty(_Frozen):
 
     id: Slug
     name: Text
-    trigger: Slug = "breach"
-    """What starts it; `breach`: a responder marks the incident a possible personal-data breach."""
+    trigger: Literal["breach"] = "breach"
+    """What starts it; `breach` (the only trigger so far): a responder marks the incident a possible personal-data breach."""
     owner: Email
     """The person reminded before each deadline (e.g. the data protection officer)."""
     deadlines: tuple[Deadline, ...] = Field(min_length=1)

@@ -51,6 +51,8 @@ class FollowUp:
     """What it follows up, e.g. "break-glass `entra-emergency-access` by Aisha Patel"."""
     text: str
     opened_at: datetime
+    opened_by_aad: str
+    """Who opened it: for a break-glass item, the person who used the account."""
     opened_by_name: str
     closed_at: datetime | None
     closed_by_name: str | None
@@ -85,19 +87,40 @@ async def get(session: AsyncSession, item_id: int) -> FollowUp | None:
     return _item(row) if row is not None else None
 
 
-async def listed(session: AsyncSession, *, include_closed: bool, incident_id: int | None = None,
-                 limit: int = 30) -> tuple[list[FollowUp], int]:
-    """Items, open first then newest first, at most `limit`; and how many there are in all."""
+def _scope(include_closed: bool, incident_id: int | None) -> list:
     where = []
     if not include_closed:
         where.append(follow_up_item.c.closed_at.is_(None))
     if incident_id is not None:
         where.append(follow_up_item.c.incident_id == incident_id)
+    return where
+
+
+def _hidden(kind: str, shown_to_aad: str):
+    """Items of `kind` not opened by `shown_to_aad`."""
+    return (follow_up_item.c.kind == kind) & (follow_up_item.c.opened_by_aad != shown_to_aad[:100])
+
+
+async def listed(session: AsyncSession, *, include_closed: bool, incident_id: int | None = None,
+                 limit: int = 30, hide_kind: str | None = None, shown_to_aad: str = "") -> tuple[list[FollowUp], int]:
+    """Items, open first then newest first, at most `limit`; and how many there are in all.
+    With `hide_kind`, items of that kind are left out unless `shown_to_aad` opened them."""
+    where = _scope(include_closed, incident_id)
+    if hide_kind is not None:
+        where.append(~_hidden(hide_kind, shown_to_aad))
     stmt = (select(*_COLUMNS).where(*where)
             .order_by(follow_up_item.c.closed_at.is_not(None), follow_up_item.c.id.desc()).limit(limit))
     rows = [_item(r) for r in (await session.execute(stmt)).all()]
     total = (await session.execute(select(func.count()).select_from(follow_up_item).where(*where))).scalar_one()
     return rows, int(total)
+
+
+async def any_hidden(session: AsyncSession, *, include_closed: bool, incident_id: int | None, hide_kind: str,
+                     shown_to_aad: str) -> bool:
+    """Whether `listed` with the same arguments left some item out."""
+    stmt = select(follow_up_item.c.id).where(*_scope(include_closed, incident_id),
+                                             _hidden(hide_kind, shown_to_aad)).limit(1)
+    return (await session.execute(stmt)).first() is not None
 
 
 async def open_count(session: AsyncSession, incident_id: int) -> int:

@@ -64,6 +64,10 @@ BROKEN: list[tuple[str, Mutation, str, list[str]]] = [
      "triage.dependency_questions[0].if_yes", ["unknown service `entra`", "did you mean `entra-id`"]),
     ("criterion calls for an unknown severity", lambda d: d["triage"]["emergency_criteria"][1].update(severity="p1"),
      "triage.emergency_criteria[1].severity", ["unknown severity `p1`"]),
+    ("duplicate impact answer", lambda d: d["triage"]["impact"]["choices"][1].update(id="one-person"),
+     "triage.impact.choices[1].id", ["duplicate impact answer `one-person`", "triage.impact.choices[0]"]),
+    ("duplicate emergency criterion", lambda d: d["triage"]["emergency_criteria"][3].update(id="data-loss"),
+     "triage.emergency_criteria[3].id", ["duplicate emergency criterion `data-loss`"]),
     ("disaster criteria without a DR plan", lambda d: d["triage"].pop("dr_plan_url"),
      "triage", ["without `dr_plan_url`", "https://"]),
     ("DR plan that is not a link", lambda d: d["triage"].update(dr_plan_url="S:\\DR\\plan.docx"),
@@ -121,6 +125,8 @@ BROKEN: list[tuple[str, Mutation, str, list[str]]] = [
      "regulatory.duties[0].deadlines", ["at least 1"]),
     ("duplicate deadline", lambda d: d["regulatory"]["duties"][0]["deadlines"][1].update(id="assess"),
      "regulatory.duties[0].deadlines[1].id", ["duplicate deadline `assess`"]),
+    ("duty with a trigger nothing starts", lambda d: d["regulatory"]["duties"][0].update(trigger="outage"),
+     "regulatory.duties[0].trigger", ["`outage` is not allowed", "'breach'"]),
 ]
 
 

@@ -6,7 +6,9 @@ Anyone in the incident may mark it (better a clock started in doubt than a 72-ho
 missed); marking again only shows the clock. The decision and meeting a deadline need the
 incident manager's authority (the manager or the plan's acting groups) or to be a duty's owner.
 Every step goes on the incident's timeline; reminders go to the owner's 1:1 chat through the
-outbox, each exactly once (`bot.domain.breach_rules`).
+outbox, each exactly once (`bot.domain.breach_rules`). An owner Firebreak cannot reach in Teams
+(never seen there) is not skipped silently: each reminder is then posted once in the
+incident's own space, for its responders to pass on, and the timeline says so.
 """
 from __future__ import annotations
 
@@ -18,14 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import breach_rules as rules
 from bot.domain.authz import is_manager
-from bot.domain.direct_messages import send_direct
-from bot.domain.formatting import format_age, format_time, incident_ref
+from bot.domain.formatting import format_age, format_time, incident_ref, inert_text
 from bot.domain.incidents import load_view
 from bot.domain.model import Actor, IncidentView, Role, SYSTEM_ACTOR, Source
 from bot.domain.timeline import record
+from bot.domain.unreachable import Delivery, post_in_incident_space, tell_directly
 from bot.errors import PermissionDenied, ValidationFailed
 from bot.plan import Plan
-from storage import breach_clock as store
+from storage import breach_clock as store, queries
 
 MARKED = "breach.marked"
 DECISION = "breach.decision"
@@ -44,6 +46,8 @@ class Clock:
     mark: store.Mark
     deadlines: list[store.DeadlineRow]
     started_now: bool = False
+    untold: tuple[str, ...] = ()
+    """E-mails of duty owners who could not be told in Teams that the clock started."""
 
 
 def _zone(plan: Plan, email: str):
@@ -51,7 +55,8 @@ def _zone(plan: Plan, email: str):
     return ZoneInfo(person.time_zone) if person is not None else timezone.utc
 
 
-def _duties(plan: Plan):
+def duties(plan: Plan):
+    """The plan's duties a breach mark starts."""
     return [d for d in plan.regulatory.duties if d.trigger == TRIGGER]
 
 
@@ -62,7 +67,7 @@ async def mark(session: AsyncSession, *, plan: Plan, incident_id: int, actor: Ac
     if not await store.add_mark(session, incident_id=incident_id, by_aad=actor.aad_id, by_name=actor.display, now=now):
         return await load(session, incident_id=incident_id, view=view)
     rows = []
-    for duty in _duties(plan):
+    for duty in duties(plan):
         for deadline in duty.deadlines:
             before = tuple(int(r.total_seconds()) for r in deadline.remind_before)
             due = now + deadline.within
@@ -76,23 +81,27 @@ async def mark(session: AsyncSession, *, plan: Plan, incident_id: int, actor: Ac
     await record(session, incident_id=incident_id, kind=MARKED, source=source, actor=actor, now=now,
                  text=f"marked a possible personal-data breach; clock started: {summary}")
     clock = await load(session, incident_id=incident_id, view=view)
-    for duty in _duties(plan):
-        told = await send_direct(session, key=f"breach-started:{incident_id}:{duty.id}", email=duty.owner, now=now,
-                                 incident_id=incident_id, summary=f"{incident_ref(incident_id)}: possible data breach",
-                                 text=_started_text(plan, clock, duty.id, actor))
-        what = f"{duty.owner} told in Teams" if told else \
+    untold: list[str] = []
+    for duty in duties(plan):
+        told = await tell_directly(session, key=f"breach-started:{incident_id}:{duty.id}", email=duty.owner, now=now,
+                                   incident_id=incident_id, summary=f"{incident_ref(incident_id)}: possible data breach",
+                                   text=_started_text(plan, clock, duty.id, actor))
+        if told is Delivery.UNREACHABLE:
+            untold.append(duty.owner.lower())
+        what = f"{duty.owner} told in Teams" if told is not Delivery.UNREACHABLE else \
             f"{duty.owner} could not be told in Teams (they have not used Firebreak yet); tell them another way"
         await record(session, incident_id=incident_id, kind=REMINDER, source=Source.SYSTEM, actor=SYSTEM_ACTOR,
                      now=now, text=f"{duty.name}: {what}")
-    return Clock(view=clock.view, mark=clock.mark, deadlines=clock.deadlines, started_now=True)
+    return Clock(view=clock.view, mark=clock.mark, deadlines=clock.deadlines, started_now=True,
+                 untold=tuple(dict.fromkeys(untold)))
 
 
 def _started_text(plan: Plan, clock: Clock, duty_id: str, actor: Actor) -> str:
     rows = [r for r in clock.deadlines if r.duty_id == duty_id]
     zone = _zone(plan, rows[0].owner_email) if rows else timezone.utc
     ref = incident_ref(clock.view.id)
-    lines = [f"⚖️ **{ref}** ({clock.view.incident.title}) was marked a possible personal-data breach by "
-             f"{actor.display} at {format_time(clock.mark.marked_at, zone)}. You own **{rows[0].duty_name if rows else duty_id}**:"]
+    lines = [f"⚖️ **{ref}** ({inert_text(clock.view.incident.title)}) was marked a possible personal-data breach by "
+             f"{inert_text(actor.display)} at {format_time(clock.mark.marked_at, zone)}. You own **{rows[0].duty_name if rows else duty_id}**:"]
     lines += [f"- `{r.deadline_id}` due **{format_time(r.due_at, zone)}**: {r.action}" for r in rows]
     lines.append(f"In {ref}'s space say `breach` for the clock, `breach decision reportable|not-reportable REASON`, "
                  "`breach notified DEADLINE WHAT` or `breach done DEADLINE NOTE`. I will remind you before each deadline.")
@@ -193,24 +202,6 @@ async def meet(session: AsyncSession, *, plan: Plan, incident_id: int, deadline:
     return await load(session, incident_id=incident_id, view=clock.view)
 
 
-def clock_lines(clock: Clock, *, now: datetime, zone) -> list[str]:
-    """The clock as lines of text: each deadline, its due time in the viewer's zone, time left or met."""
-    m = clock.mark
-    lines = [f"Marked a possible personal-data breach by {m.marked_by_name} at {format_time(m.marked_at, zone)}."]
-    if m.decision:
-        lines.append(f"Decision: **{m.decision}** by {m.decided_by_name} at {format_time(m.decided_at, zone)}: "
-                     f"{m.decision_reason}")
-    else:
-        lines.append("Decision: not yet made (`breach decision reportable|not-reportable REASON`).")
-    if not clock.deadlines:
-        lines.append("The plan names no duty triggered by a breach, so no deadline is running.")
-    for r in clock.deadlines:
-        state = (f"✅ met by {r.met_by_name} at {format_time(r.met_at, zone)}: {r.met_note}" if r.met_at
-                 else f"⏳ {rules.time_left(r.due_at, now)}")
-        lines.append(f"`{r.deadline_id}` ({r.duty_name}) due **{format_time(r.due_at, zone)}**: {r.action} {state}")
-    return lines
-
-
 # -- the tick -----------------------------------------------------------------------------------------------
 
 
@@ -221,30 +212,52 @@ async def reminders_pending(session: AsyncSession, *, now: datetime) -> bool:
 
 
 async def send_reminders(session: AsyncSession, *, plan: Plan, now: datetime) -> int:
-    """Remind the owners of the deadlines whose next stage has come; how many were told."""
+    """Remind the owners of the deadlines whose next stage has come, each stage once; an owner
+    who cannot be reached in Teams is reminded through the incident's space instead. How many
+    reminders went (either way)."""
     told = 0
     for row in await store.due_for_reminder(session, now=now):
         stage = rules.stage_at(row.due_at, row.remind_before_s, now)
         await store.set_next_remind(session, row.id, rules.next_remind_at(row.due_at, row.remind_before_s, after=now))
-        if stage is None:
-            continue
-        zone = _zone(plan, row.owner_email)
-        ref = incident_ref(row.incident_id)
-        if stage == rules.OVERDUE:
-            head = f"⚠️ **{ref}**: the deadline `{row.deadline_id}` passed at {format_time(row.due_at, zone)} and is not met."
-            what = f"`{row.deadline_id}` overdue"
-        else:
-            head = (f"⏰ **{ref}**: the deadline `{row.deadline_id}` is due **{format_time(row.due_at, zone)}**, in "
-                    f"{format_age(row.due_at - now)}.")
-            what = f"`{row.deadline_id}` due in {format_age(row.due_at - now)}"
-        text = (f"{head}\n\n{row.duty_name}: {row.action}\n\nOnce done, say `breach notified {row.deadline_id} WHAT` "
-                f"or `breach done {row.deadline_id} NOTE` in {ref}'s space; if it is not reportable, "
-                "`breach decision not-reportable REASON`.")
-        sent = await send_direct(session, key=rules.reminder_key(row.id, stage), email=row.owner_email, text=text,
-                                 summary=f"{ref}: breach deadline {row.deadline_id}", now=now,
-                                 incident_id=row.incident_id)
-        if sent:
+        if stage is not None and await _remind(session, plan=plan, row=row, stage=stage, now=now):
             told += 1
-            await record(session, incident_id=row.incident_id, kind=REMINDER, source=Source.SYSTEM,
-                         actor=SYSTEM_ACTOR, now=now, text=f"reminded {row.owner_email}: {what}")
     return told
+
+
+async def _remind(session: AsyncSession, *, plan: Plan, row: store.DeadlineRow, stage: int, now: datetime) -> bool:
+    ref = incident_ref(row.incident_id)
+    key = rules.reminder_key(row.id, stage)
+    reachable = row.owner_email in await queries.aad_ids_by_email(session, [row.owner_email])
+    zone = _zone(plan, row.owner_email) if reachable else timezone.utc  # the space's readers are many
+    if stage == rules.OVERDUE:
+        head = f"⚠️ **{ref}**: the deadline `{row.deadline_id}` passed at {format_time(row.due_at, zone)} and is not met."
+        what = f"`{row.deadline_id}` overdue"
+    else:
+        head = (f"⏰ **{ref}**: the deadline `{row.deadline_id}` is due **{format_time(row.due_at, zone)}**, in "
+                f"{format_age(row.due_at - now)}.")
+        what = f"`{row.deadline_id}` due in {format_age(row.due_at - now)}"
+    tail = (f"{row.duty_name}: {row.action}\n\nOnce done, say `breach notified {row.deadline_id} WHAT` "
+            f"or `breach done {row.deadline_id} NOTE` in {ref}'s space; if it is not reportable, "
+            "`breach decision not-reportable REASON`.")
+    if reachable:
+        sent = await tell_directly(session, key=key, email=row.owner_email, text=f"{head}\n\n{tail}", now=now,
+                                   summary=f"{ref}: breach deadline {row.deadline_id}", incident_id=row.incident_id)
+        if sent is not Delivery.SENT:
+            return False  # went before (another tick or replica)
+        await record(session, incident_id=row.incident_id, kind=REMINDER, source=Source.SYSTEM,
+                     actor=SYSTEM_ACTOR, now=now, text=f"reminded {row.owner_email}: {what}")
+        return True
+    if not await queries.claim_key(session, key, now=now):
+        return False
+    owner = plan.person(row.owner_email)
+    who = f"{owner.name} ({row.owner_email})" if owner else row.owner_email
+    where = await post_in_incident_space(
+        session, incident_id=row.incident_id, key=f"{key}:space", now=now,
+        summary=f"{ref}: breach deadline {row.deadline_id}, owner not reachable",
+        text=f"{head} Its owner, {who}, cannot be reached in Teams: please tell them now.\n\n{tail}")
+    done = f"posted in {where} for the responders to tell them" if where else \
+        "there was nowhere to post it either: tell them now"
+    await record(session, incident_id=row.incident_id, kind=REMINDER, source=Source.SYSTEM, actor=SYSTEM_ACTOR,
+                 now=now, text=f"could not remind {row.owner_email} in Teams (they have not used Firebreak yet): "
+                               f"{what}; {done}")
+    return True

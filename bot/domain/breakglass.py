@@ -4,7 +4,10 @@ allows, with security told at once and follow-up items opened until someone clos
 Every request is a security event, and so is every refused attempt (attempts matter to
 security): each goes on the audit trail, and on the incident's timeline when it is made for an
 incident; the plan's `breakglass.notify_group` is told in 1:1 chats at once, one outbox message
-per member, idempotent on the request. The plan holds no credential, so none is ever shown.
+per member, idempotent on the request. Members who cannot be reached in Teams are recorded
+(timeline and audit trail); when none of the group could be told, the notice goes to the
+incidents channel, and failing that the requester is told to call security. The plan holds no
+credential, so none is ever shown.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import conversations, follow_ups
 from bot.domain.direct_messages import send_direct
+from bot.domain.unreachable import Delivery, post_in_incidents_channel, tell_directly
 from bot.domain.formatting import format_time, incident_ref
 from bot.domain.model import Actor, Source
 from bot.domain.timeline import record
@@ -41,6 +45,12 @@ class Outcome:
     untold: list[str] = field(default_factory=list)
     follow_up_ids: list[int] = field(default_factory=list)
     procedure_sent: bool = False
+    nobody_told: bool = False
+    """None of the notify group could be told in a 1:1 chat."""
+    posted_in_channel: bool = False
+    """...so the notice went to the incidents channel instead."""
+    unreached: list[str] = field(default_factory=list)
+    """`Name (e-mail)` of the members who could not be told, for the requester to call."""
 
 
 def section(plan: Plan) -> BreakGlass:
@@ -133,32 +143,52 @@ async def request(session: AsyncSession, *, plan: Plan, account: BreakGlassAccou
                        actor_name=actor.display, old_value=None,
                        new_value=json.dumps({"account": account.id, "incident": incident_id, "allowed": allowed,
                                              "email": actor.email, "follow_ups": ids}))
-    told, untold = [], []
+    told, untold, unreached = [], [], []
     for email in sorted(plan.members_of(bg.notify_group)):
         if email == (actor.email or "").lower():
             continue  # the requester knows; the rest of the group is who must hear at once
         name = plan.person(email).name if plan.person(email) else email
-        if await send_direct(session, key=f"{kind}:{request_key}:{email}", email=email, now=now,
-                             incident_id=incident_id, summary=f"break-glass {'request' if allowed else 'attempt'}",
-                             text=_security_text(plan, account, actor, incident_id, ids, allowed, now, email)):
-            told.append(name)
-        else:
+        delivery = await tell_directly(
+            session, key=f"{kind}:{request_key}:{email}", email=email, now=now, incident_id=incident_id,
+            summary=f"break-glass {'request' if allowed else 'attempt'}",
+            text=_security_text(plan, account, actor, incident_id, ids, allowed, now, email))
+        if delivery is Delivery.UNREACHABLE:
             untold.append(name)
-    if untold and incident_id is not None:
-        await record(session, incident_id=incident_id, kind=kind, source=Source.SYSTEM, actor=actor, now=now,
-                     new=account.id, text=f"could not tell in Teams (never used Firebreak): {', '.join(untold)}")
+            unreached.append(f"{name} ({email})")
+        else:
+            told.append(name)
+    nobody_told = not told
+    posted = False
+    if nobody_told:
+        notice = _security_text(plan, account, actor, incident_id, ids, allowed, now, "") + \
+            f"\n\n⚠️ None of {plan.group(bg.notify_group).name} could be told in Teams" + \
+            (f" (not reachable yet: {', '.join(unreached)})" if unreached else "") + ". Someone call them now."
+        posted = await post_in_incidents_channel(session, key=f"{kind}:{request_key}:channel", text=notice, now=now,
+                                                 summary=f"break-glass {'request' if allowed else 'attempt'}",
+                                                 incident_id=incident_id) is not None
+    if untold:
+        where = "; posted in the incidents channel" if posted else ""
+        if incident_id is not None:
+            await record(session, incident_id=incident_id, kind=kind, source=Source.SYSTEM, actor=actor, now=now,
+                         new=account.id, text=f"could not tell in Teams (never used Firebreak): {', '.join(untold)}{where}")
+        await record_audit(session, at=now, action=f"{kind} untold"[:60], actor_aad=actor.aad_id,
+                           actor_name=actor.display, old_value=None,
+                           new_value=json.dumps({"account": account.id, "incident": incident_id,
+                                                 "not_reachable": unreached,
+                                                 "nobody_told": nobody_told, "channel": posted}))
     sent = False
     if allowed and send_procedure and actor.email:
         sent = await send_direct(session, key=f"breakglass-procedure:{request_key}", email=actor.email, now=now,
                                  incident_id=incident_id, summary=f"break-glass procedure: {account.name}",
                                  text=procedure_text(account, incident_id=incident_id))
     return Outcome(allowed=allowed, account=account, incident_id=incident_id, told=told, untold=untold,
-                   follow_up_ids=ids, procedure_sent=sent)
+                   follow_up_ids=ids, procedure_sent=sent, nobody_told=nobody_told, posted_in_channel=posted,
+                   unreached=unreached)
 
 
 def _security_text(plan: Plan, account: BreakGlassAccount, actor: Actor, incident_id: int | None, ids: list[int],
                    allowed: bool, now: datetime, email: str) -> str:
-    when = format_time(now, _zone(plan, email))
+    when = format_time(now, _zone(plan, email))  # no e-mail (a channel's many readers): UTC
     where = f"for **{incident_ref(incident_id)}**" if incident_id is not None else "outside any incident"
     if allowed:
         items = "\n".join(f"- #{i} {text}" for i, text in zip(ids, plan.breakglass.follow_up))

@@ -155,7 +155,7 @@ def timeline_card(
             "columns": [
                 {"type": "Column", "width": "auto", "items": [_text(format_time(event.at, zone), isSubtle=True, size="Small")]},
                 {"type": "Column", "width": "stretch", "items": [
-                    _text(f"**{event.actor_name or 'Firebreak'}** ({event.source}) {describe(event)}", size="Small")
+                    _text(f"**{plain(event.actor_name or 'Firebreak')}** ({event.source}) {plain(describe(event), limit=1000)}", size="Small")
                 ]},
             ],
         })

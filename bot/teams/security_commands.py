@@ -11,12 +11,13 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import breakglass, follow_ups
-from bot.domain.formatting import incident_ref, looks_like_incident_ref, parse_incident_ref
+from bot.domain.formatting import format_time, incident_ref, looks_like_incident_ref, parse_incident_ref
 from bot.domain.service import Refusal, find_target
 from bot.errors import Duplicate, NotFound, ValidationFailed
 from bot.teams.cards import message_card
 from bot.teams.context import CommandContext
 from bot.teams.incident_commands import registry, split_ref
+from bot.teams.untrusted import plain
 from storage import follow_ups as follow_up_store
 
 BREAKGLASS_USAGE = "breakglass [ACCOUNT] [INC-n]"
@@ -76,9 +77,7 @@ async def breakglass_command(ctx: CommandContext) -> None:
         outcome = await ctx.app.service.execute(op, dedupe=ctx.dedupe)
     except Duplicate:
         return
-    security = plan.group(bg.notify_group).name
-    told = f"{security} were told" + (f" ({', '.join(outcome.told)})" if outcome.told else "") + \
-        (f"; not reachable in Teams yet: {', '.join(outcome.untold)}" if outcome.untold else "") + "."
+    told = _security_told(plan.group(bg.notify_group).name, outcome)
     where = f" ({incident_ref(outcome.incident_id)})" if outcome.incident_id is not None else \
         " (no incident here: it is on the audit trail)"
     if not outcome.allowed:
@@ -93,6 +92,18 @@ async def breakglass_command(ctx: CommandContext) -> None:
     else:
         await ctx.reply(f"{ctx.actor.display}, I sent you the break-glass procedure for `{account.id}` privately, "
                         f"in your 1:1 chat with me. {recorded}")
+
+
+def _security_told(security: str, outcome: breakglass.Outcome) -> str:
+    """Who in security heard of it, said plainly when nobody could be told in Teams."""
+    if outcome.nobody_told and outcome.posted_in_channel:
+        return (f"{security} could not be told in Teams (not reachable yet: {', '.join(outcome.untold) or 'nobody else'}"
+                "), so I posted it in the incidents channel; call them as well.")
+    if outcome.nobody_told:
+        return (f"⚠️ {security} could not be told: none of them can be reached in Teams and no incidents channel is "
+                f"set up. Call them now: {', '.join(outcome.unreached) or 'nobody else is in the group'}.")
+    return f"{security} were told" + (f" ({', '.join(outcome.told)})" if outcome.told else "") + \
+        (f"; not reachable in Teams yet: {', '.join(outcome.untold)}" if outcome.untold else "") + "."
 
 
 def _accounts_card(plan, bg, ctx: CommandContext) -> dict:
@@ -118,15 +129,38 @@ async def followups_command(ctx: CommandContext) -> None:
     include_closed = bool(words) and words[0].lower() == "all"
     if words[1 if include_closed else 0:]:
         raise ValidationFailed("Say `followups`, `followups all`, `followups INC-7` or `followup close N NOTE`.")
-    items, total = await ctx.app.service.read(lambda s: follow_up_store.listed(
-        s, include_closed=include_closed, incident_id=explicit))
+    plan = ctx.app.service.plan
+    hide = None if follow_ups.may_see_all(plan, ctx.actor) else follow_ups.BREAKGLASS
+
+    async def read(session):
+        listed = await follow_up_store.listed(session, include_closed=include_closed, incident_id=explicit,
+                                              hide_kind=hide, shown_to_aad=ctx.actor.aad_id)
+        hidden = hide is not None and await follow_up_store.any_hidden(
+            session, include_closed=include_closed, incident_id=explicit, hide_kind=hide, shown_to_aad=ctx.actor.aad_id)
+        return (*listed, hidden)
+
+    items, total, hidden = await ctx.app.service.read(read)
     scope = f" of {incident_ref(explicit)}" if explicit is not None else ""
     title = f"{'Follow-up items' if include_closed else 'Open follow-up items'}{scope}"
-    lines = [follow_ups.item_line(i, zone=ctx.zone) for i in items] or ["None."]
+    lines = [item_line(i, zone=ctx.zone) for i in items] or ["None."]
     if total > len(items):
         lines.append(f"… and {total - len(items)} more.")
+    if hidden:
+        group = plan.group(plan.breakglass.notify_group).name if plan.breakglass else "security"
+        lines.append(f"Some break-glass follow-up items are not shown to you: only members of {group} and whoever "
+                     "used the account see them.")
     lines.append("Close one with `followup close N NOTE` (the note says what was done).")
     await ctx.reply_card(message_card(title, lines))
+
+
+def item_line(item: follow_up_store.FollowUp, *, zone) -> str:
+    """One item for a list: id, incident, text, what it follows up, and its state. What people
+    typed (the close note) and names go through `plain`: text, never Markdown, links or mentions."""
+    where = f"{incident_ref(item.incident_id)} · " if item.incident_id is not None else ""
+    state = (f"open since {format_time(item.opened_at, zone)}" if item.is_open
+             else f"closed by {plain(item.closed_by_name)} at {format_time(item.closed_at, zone)}: "
+                  f"{plain(item.close_note, limit=1000)}")
+    return f"**#{item.id}** {where}{item.text} ({plain(item.subject, limit=300)}); {state}"
 
 
 async def _close(ctx: CommandContext, words: list[str]) -> None:

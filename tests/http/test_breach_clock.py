@@ -3,6 +3,7 @@ the plan's deadlines (example plan: `assess` within 24h, reminded 4h before; `no
 within 72h, reminded 24h, 4h and 1h before), the owner (Priya) is told at once and reminded
 exactly once per stage, overdue once; the decision and the notification are recorded."""
 from app import ENGINE_TICK_KEY
+from bot.domain import conversations
 from storage import breach_clock as store
 from tests.http.harness import GROUP, INVOKE, start_harness
 from tests.http.test_breakglass import PRIYA, TOM, _direct, _kinds, _known
@@ -24,8 +25,10 @@ async def _to_priya(harness):
 
 
 def _said(harness):
-    """The last text reply (cards have no text)."""
-    return [t for t in harness.texts() if t][-1]
+    """The last text said in a shared conversation (cards have no text; 1:1 chats the bot opened,
+    delivered whenever the outbox gets to them, are left out)."""
+    return [r.json["text"] for r in harness.connector.find(method="POST", path=r"/activities")
+            if (r.json or {}).get("text") and "a:fake-conversation-" not in r.path][-1]
 
 
 async def _incident(harness, manager=TOM):
@@ -146,10 +149,16 @@ async def test_the_card_button_marks_and_a_decision_needs_a_marked_incident(harn
     await harness.say("breach decision reportable yes", GROUP, user=TOM)
     assert "INC-1 is not marked a possible data breach. Say `breach` in its space" in _said(harness)
     status, body = await harness.press("incident.breach", {"incident_id": 1}, INVOKE, user=SOFIA)
-    assert status == 200 and "INC-1" in str(body)  # the living card stays
+    assert status == 200 and "Acknowledge" in str(body)  # the living card stays as it was
+    confirm = harness.cards()[-1]  # one press only asks
+    assert "Start the breach clock?" in str(confirm)
+    assert not await harness.service.read(lambda s: store.get_mark(s, 1))
+    [button] = confirm["actions"]
+    assert button["title"] == "Start the breach clock" and button["data"] == {"incident_id": 1, "confirm": True}
+    status, body = await harness.press(button["verb"], button["data"], INVOKE, user=SOFIA)
+    assert status == 200 and "regulatory clock" in str(body)  # the question becomes the clock
     assert "⚖️ INC-1 marked a possible personal-data breach by Sofia Martins; the clock started. Priya Raman " \
            "(duty owner) was told." in harness.texts()
-    assert "regulatory clock" in str(harness.cards()[-1])
     assert [e.source for e in await harness.timeline(1) if e.kind == "breach.marked"] == ["card"]
     await harness.say("timeline", GROUP, user=SOFIA)
     assert "Possible data breach: marked a possible personal-data breach; clock started" in str(harness.cards()[-1])
@@ -175,3 +184,79 @@ async def test_the_clock_survives_a_restart(tmp_path, connector, clock):
         assert "due **2026-11-30 14:05 UTC**" in str(second.cards()[-1])  # not restarted by the new process
     finally:
         await second.client.close()
+
+
+async def _space_posts(harness, about="breach"):
+    """Messages queued into INC-1's own space (its group chat) about the breach clock: [text]."""
+    home = (await harness.incident(1)).home_conversation_id
+    return [r.payload["text"] for r in await harness.outbox()
+            if r.conversation_id == home and about in str(r.payload.get("summary", ""))]
+
+
+async def test_an_owner_never_seen_in_teams_is_reminded_through_the_incident_space_once(harness, clock):
+    for aad, name, email in (("aad-tom", "Tom Becker", "tom.becker@contoso.com"),
+                             ("aad-sofia", "Sofia Martins", "sofia.martins@contoso.com")):  # not Priya, the owner
+        await harness.service.execute(lambda s, now, a=aad, n=name, e=email: conversations.remember_person(
+            s, aad_object_id=a, display_name=n, email=e, now=now))
+    await harness.say("declare Customer records e-mailed to the wrong supplier sev3", GROUP, user=TOM)
+    await harness.bind_incidents_channel()
+    await harness.say("breach", GROUP, user=SOFIA)
+    assert _said(harness) == (
+        "⚖️ INC-1 marked a possible personal-data breach by Sofia Martins; the clock started. Priya Raman (duty "
+        "owner) could not be told in Teams (they have not used Firebreak yet): tell them now, by phone or e-mail "
+        "(priya.raman@contoso.com).")
+    clock.advance(hours=20)  # 4h before `assess`: Priya cannot be reached in Teams
+    await _watch(harness, times=3)  # a second and third look add nothing
+    [posted] = await _space_posts(harness)
+    assert posted.startswith("⏰ **INC-1**: the deadline `assess` is due **2026-11-30 14:05 UTC**, in 4h 0m. "
+                             "Its owner, Priya Raman (priya.raman@contoso.com), cannot be reached in Teams: "
+                             "please tell them now.")
+    reminders = [t for k, t in await _kinds(harness) if k == "breach.reminder"]
+    assert reminders[-1] == ("could not remind priya.raman@contoso.com in Teams (they have not used Firebreak yet): "
+                             "`assess` due in 4h 0m; posted in the incident's space for the responders to tell them")
+    assert len(reminders) == 2  # "could not be told" at the start, and this one
+    clock.advance(hours=4)  # overdue: one more, once
+    await _watch(harness)
+    assert len(await _space_posts(harness)) == 2 and "passed at 2026-11-30 14:05 UTC and is not met" in \
+        (await _space_posts(harness))[-1]
+    assert len([k for k, _ in await _kinds(harness) if k == "breach.reminder"]) == 3
+    await harness.until(lambda: [t for t in harness.texts() if t and "passed at 2026-11-30 14:05 UTC" in t])
+    assert await _direct(harness, sent=False, about="breach") == []  # no 1:1 could go
+
+
+async def test_the_card_button_asks_before_starting_the_legal_clock(harness):
+    await _incident(harness)
+    sent_before = len(harness.sent())
+    status, body = await harness.press("incident.breach", {"incident_id": 1}, INVOKE, user=SOFIA)
+    assert status == 200 and "Customer records e-mailed" in str(body)  # the living card, unchanged
+    [question] = harness.sent()[sent_before:]  # a new message, the question only
+    text = str(question)
+    assert "This starts the legal deadlines of Personal-data breach notification (UK GDPR / GDPR Article 33): " \
+           "`assess` within 1d, `notify-regulator` within 3d" in text
+    assert "and tells Priya Raman (the duty's owner). Start the breach clock?" in text
+    assert [e for e in await harness.timeline(1) if e.kind.startswith("breach.")] == []
+    assert await _to_priya(harness) == []  # nobody told, no deadline running
+    await harness.press("incident.breach", {"incident_id": 1}, INVOKE, user=SOFIA)  # asking again still only asks
+    assert not await harness.service.read(lambda s: store.get_mark(s, 1))
+    await harness.press("incident.breach", {"incident_id": 1, "confirm": True}, INVOKE, user=SOFIA)
+    assert await harness.service.read(lambda s: store.get_mark(s, 1))
+    assert len(await harness.service.read(lambda s: store.deadlines_of(s, 1))) == 2
+    await harness.until_async(lambda: _all_sent(harness))
+    assert len(await _to_priya(harness)) == 1
+
+
+EVIL = "[click](https://evil.example) <at>x</at> **bold**"
+
+
+async def test_what_people_type_is_shown_as_text_in_the_clock_card(harness):
+    await _incident(harness)
+    await harness.say("breach", GROUP, user=TOM)
+    await harness.say(f"breach decision reportable {EVIL}", GROUP, user=TOM)
+    await harness.say(f"breach done assess {EVIL}", GROUP, user=TOM)
+    shown = [b["text"] for b in harness.cards()[-1]["body"]]
+    decision = [t for t in shown if t.startswith("Decision:")][0]
+    escaped = r"\[click\](https://evil.example) @x \*\*bold\*\*"  # the mention arrived as "@x" (Teams' text)
+    assert decision.endswith(f": {escaped}")
+    met = [t for t in shown if t.startswith("`assess`")][0]
+    assert met.endswith(f": {escaped}")
+    assert "<at>" not in str(shown) and "[click](" not in str(shown)

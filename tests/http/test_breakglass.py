@@ -1,8 +1,12 @@
 """Break-glass through the real app: the procedure goes privately to allowed people only, every
 request and refused attempt is a security event told to security at once, and the follow-up
 items stay open until a security member closes them with a note."""
+import pytest
+
 from bot.domain import conversations, follow_ups
-from storage import bindings
+from bot.domain.model import Actor, Source
+from bot.errors import PermissionDenied
+from storage import bindings, follow_ups as follow_up_store
 from tests.http.harness import GROUP, PERSONAL
 from tests.http.test_paging import PEOPLE
 
@@ -82,7 +86,10 @@ async def test_an_allowed_person_gets_the_procedure_privately_and_security_is_to
     [audit] = await harness.service.read(lambda s: bindings.audit_events(s, limit=1))
     assert audit.action == "security.breakglass entra-emergency-access" and '"incident": 1' in audit.new_value
     await harness.say("timeline", GROUP, user=PRIYA)
-    assert "Break-glass: Priya Raman (priya.raman@contoso.com) requested `entra-emergency-access`" in str(harness.cards()[-1])
+    texts = [el["text"] for el in _walk(harness.cards()[-1]) if el.get("type") == "TextBlock"]
+    # the timeline shows what was recorded as text: its Markdown escaped
+    assert any("Break-glass: Priya Raman (priya.raman@contoso.com) requested \\`entra-emergency-access\\`" in t
+               for t in texts), texts
 
     # the follow-ups stay open, days later, until security closes them with a note
     harness.clock.advance(days=3)
@@ -93,8 +100,12 @@ async def test_an_allowed_person_gets_the_procedure_privately_and_security_is_to
     listed = str(harness.cards()[-1])
     assert "#1** INC-1 · Review the use of the break-glass account" in listed and "#2** INC-1 · Rotate" in listed
     assert "open since 2026-11-29 14:05 UTC" in listed
-    await harness.say("followup close 1 looked fine to me", GROUP, user=PRIYA)  # not in security
-    assert harness.texts()[-1] == ("Sorry Priya Raman, only members of Security operations may close break-glass "
+    await harness.say("followup close 1 looked fine to me", GROUP, user=PRIYA)  # she used it (and is not in security)
+    assert harness.texts()[-1] == ("Sorry Priya Raman, you may not close break-glass follow-up #1: you used that "
+                                   "break-glass account, so someone else must review it. Members of Security "
+                                   "operations (Aisha Patel, Seán O'Brien) may close it.")
+    await harness.say("followup close 1 looked fine to me", GROUP, user=TOM)  # not in security
+    assert harness.texts()[-1] == ("Sorry Tom Becker, only members of Security operations may close break-glass "
                                    "follow-up #1: they review the use and rotate the credentials.")
     await harness.say("followup close 1", GROUP, user=SEAN)
     assert "Say `followup close 1 NOTE`" in harness.texts()[-1]
@@ -186,3 +197,104 @@ async def test_with_no_way_to_reach_the_person_privately_they_are_sent_to_the_on
     assert "say `breakglass entra-emergency-access` there. Nothing was recorded." in harness.texts()[-1]
     assert not [k for k, _ in await _kinds(harness) if k.startswith("security.")]
     assert await _direct(harness, sent=False) == []
+
+
+async def test_when_nobody_in_security_can_be_told_in_teams_the_incidents_channel_is(harness):
+    await harness.say("declare Nobody can sign in to Entra ID sev3", GROUP, user=TOM)
+    await harness.bind_incidents_channel()  # Aisha set it up, so she is known; Seán has never used Firebreak
+    await harness.say("breakglass entra-emergency-access", GROUP, user=AISHA)
+    said = harness.texts()[-1]
+    assert "Security operations could not be told in Teams (not reachable yet: Seán O'Brien), so I posted it " \
+           "in the incidents channel; call them as well." in said
+    channel = (await harness.service.read(lambda s: bindings.get_binding(s, "incidents"))).channel_id
+    [posted] = [r.payload["text"] for r in await harness.outbox() if r.conversation_id == channel]
+    assert posted.startswith("🔓 **Break-glass requested**: Aisha Patel (aisha.patel@contoso.com) asked for "
+                             "**Entra ID emergency access account (cloud-only Global Administrator)** "
+                             "(`entra-emergency-access`) for **INC-1** at 2026-11-29 14:05 UTC.")
+    assert posted.endswith("⚠️ None of Security operations could be told in Teams (not reachable yet: Seán O'Brien "
+                           "(sean.obrien@contoso.com)). Someone call them now.")
+    assert "sealed envelope" not in posted
+    assert ("security.breakglass", "could not tell in Teams (never used Firebreak): Seán O'Brien; posted in the "
+            "incidents channel") in await _kinds(harness)
+    [untold, _request] = await harness.service.read(lambda s: bindings.audit_events(s, limit=2))
+    assert untold.action == "security.breakglass untold" and "sean.obrien@contoso.com" in untold.new_value
+    assert '"channel": true' in untold.new_value
+    await harness.say("breakglass entra-emergency-access", GROUP, user=AISHA)  # a second request: a second notice
+    assert len([r for r in await harness.outbox() if r.conversation_id == channel]) == 2
+
+
+async def test_with_nobody_reachable_and_no_channel_the_requester_is_told_to_call_security(harness):
+    await harness.service.execute(lambda s, now: conversations.remember_person(  # only Tom: no security member
+        s, aad_object_id=TOM[0], display_name=TOM[1], email="tom.becker@contoso.com", now=now))
+    await harness.say("breakglass power-platform-admin", PERSONAL, user=TOM)  # and no incidents channel
+    recorded = harness.texts()[-1]
+    assert recorded.startswith("Recorded as a security event (no incident here: it is on the audit trail); ")
+    assert "⚠️ Security operations could not be told: none of them can be reached in Teams and no incidents " \
+           "channel is set up. Call them now: Aisha Patel (aisha.patel@contoso.com), Seán O'Brien " \
+           "(sean.obrien@contoso.com)." in recorded
+    [untold, _request] = await harness.service.read(lambda s: bindings.audit_events(s, limit=2))
+    assert untold.action == "security.breakglass untold" and '"channel": false' in untold.new_value
+    assert [r for r in await harness.outbox()] == []
+
+
+async def test_the_requester_may_not_close_their_own_break_glass_follow_ups(harness):
+    await _known(harness)
+    await _incident_in_group_chat(harness)
+    await harness.say("breakglass entra-emergency-access", GROUP, user=AISHA)  # Aisha is in security herself
+    await harness.say("followup close 1 all fine", GROUP, user=AISHA)
+    assert harness.texts()[-1] == (
+        "Sorry Aisha Patel, you may not close break-glass follow-up #1: you used that break-glass account, so "
+        "someone else must review it. Other members of Security operations (Seán O'Brien) may close it.")
+    assert (await harness.service.read(lambda s: follow_up_store.get(s, 1))).is_open
+    await harness.say("followup close 1 Reviewed the sign-in logs with Aisha.", GROUP, user=SEAN)
+    assert harness.texts()[-1].startswith("Follow-up #1 closed by Seán O'Brien")
+    # the plan lost its breakglass section: nobody can say who reviews, so nobody closes it yet
+    no_section = harness.service.plan.model_copy(update={"breakglass": None})
+    for who in (SEAN, AISHA):
+        email = "sean.obrien@contoso.com" if who is SEAN else "aisha.patel@contoso.com"
+        actor = Actor(aad_id=who[0], name=who[1], email=email)
+        with pytest.raises(PermissionDenied) as refused:
+            await harness.service.execute(lambda s, now, a=actor: follow_ups.close(
+                s, plan=no_section, item_id=2, note="rotated", actor=a, source=Source.COMMAND, now=now))
+        assert "the response plan has no `breakglass` section now" in str(refused.value)
+        assert "restore `breakglass.notify_group`" in str(refused.value)
+
+
+async def test_break_glass_follow_ups_are_listed_only_to_security_and_the_requester(harness):
+    await _known(harness)
+    await _incident_in_group_chat(harness)
+    await harness.say("breakglass entra-emergency-access", GROUP, user=PRIYA)  # Priya: allowed, not in security
+    await harness.say("followups", GROUP, user=TOM)
+    listed = str(harness.cards()[-1])
+    assert "#1" not in listed and "Review the use" not in listed and "entra-emergency-access" not in listed
+    assert "None." in listed
+    assert "Some break-glass follow-up items are not shown to you: only members of Security operations and " \
+           "whoever used the account see them." in listed
+    await harness.say("followups all INC-1", GROUP, user=TOM)
+    assert "Review the use" not in str(harness.cards()[-1])
+    for who in (PRIYA, SEAN):
+        await harness.say("followups", GROUP, user=who)
+        listed = str(harness.cards()[-1])
+        assert "#1** INC-1 · Review the use" in listed and "not shown to you" not in listed
+
+
+async def test_what_people_type_is_shown_as_text_in_the_follow_up_list(harness):
+    await _known(harness)
+    await _incident_in_group_chat(harness)
+    await harness.say("breakglass entra-emergency-access", GROUP, user=PRIYA)
+    await harness.say("followup close 1 [click](https://evil.example) **bold**", GROUP, user=SEAN)
+    await harness.say("followups all", GROUP, user=SEAN)
+    [line] = [b["text"] for b in harness.cards()[-1]["body"] if b["text"].startswith("**#1**")]
+    assert line.endswith(r": \[click\](https://evil.example) \*\*bold\*\*")
+    assert r"(break-glass \`entra-emergency-access\` by Priya Raman, INC-1)" in line
+
+
+def _walk(node):
+    """Every dict in a card, depth first."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)

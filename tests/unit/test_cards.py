@@ -97,6 +97,24 @@ def test_timeline_card_pages_and_zone():
     assert [a["title"] for a in last.get("actions", [])] == ["Previous page"]
 
 
+def test_timeline_card_shows_what_people_typed_as_text():
+    event = TimelineEvent(id=1, incident_id=7, at=NOW, kind=Kind.NOTE, source="command", actor_name="**Mallory**",
+                          text="see [the fix](https://evil.example) <at>everyone</at> _now_")
+    card = timeline_card(make_view(), [event], page=1, pages=1, total=1)
+    [line] = [t for t in _block_texts(card) if "everyone" in t]
+    assert "[the fix](https://evil.example)" not in line and "<at>" not in line and "**Mallory**" not in line
+    assert "\\[the fix\\]" in line and "‹at›everyone‹/at›" in line and "\\_now\\_" in line
+
+
+def _block_texts(node) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["text"]] if node.get("type") == "TextBlock" else []
+        return own + [t for v in node.values() for t in _block_texts(v)]
+    if isinstance(node, list):
+        return [t for v in node for t in _block_texts(v)]
+    return []
+
+
 @pytest.mark.parametrize(
     "kind, old, new, text, expected",
     [
