@@ -1,20 +1,21 @@
 """The declare dialog: asks for whatever `declare` was missing (title, severity, service).
 
-A waterfall of prompts with choice buttons. Its state lives in the bot state store, so a
-restart mid-dialog resumes at the same question. The last step calls one function, injected
+A waterfall of prompts with choice buttons (dialogs/choices.py: they work in a channel thread
+too, and a press counts only for its own question). Its state lives in the bot state store, so
+a restart mid-dialog resumes at the same question. The last step calls one function, injected
 by the Teams layer, which declares the incident through the domain and posts its card.
 """
 from __future__ import annotations
 
+import uuid
 from typing import Awaitable, Callable
 
 from botbuilder.core import MessageFactory, TurnContext
 from botbuilder.dialogs import ComponentDialog, DialogTurnResult, WaterfallDialog, WaterfallStepContext
-from botbuilder.dialogs.choices import Choice, ListStyle
 from botbuilder.dialogs.prompts import ChoicePrompt, PromptOptions, TextPrompt, PromptValidatorContext
-from botbuilder.schema import CardAction, ActionTypes
 
 from bot.plan import Plan
+from dialogs.choices import ask, ask_again, choice, pressed_question, question_token, this_question
 
 DECLARE_DIALOG = "declare"
 NO_SERVICE = "none"
@@ -22,6 +23,9 @@ Complete = Callable[[TurnContext, dict], Awaitable[None]]
 
 
 async def _title_ok(prompt: PromptValidatorContext) -> bool:
+    if pressed_question(prompt.context) is not None:  # a button: this question has none
+        await ask_again(prompt)
+        return False
     value = (prompt.recognized.value or "").strip() if prompt.recognized.succeeded else ""
     return 0 < len(value) <= 200
 
@@ -34,13 +38,14 @@ class DeclareDialog(ComponentDialog):
         self._plan = plan
         self._on_complete = on_complete
         self.add_dialog(TextPrompt("title", _title_ok))
-        self.add_dialog(ChoicePrompt("severity"))
-        self.add_dialog(ChoicePrompt("service"))
+        self.add_dialog(ChoicePrompt("severity", this_question))
+        self.add_dialog(ChoicePrompt("service", this_question))
         self.add_dialog(WaterfallDialog("steps", [self._ask_title, self._ask_severity, self._ask_service, self._finish]))
         self.initial_dialog_id = "steps"
 
     async def _ask_title(self, step: WaterfallStepContext) -> DialogTurnResult:
         step.values.update({k: v for k, v in (step.options or {}).items() if v})
+        step.values["run"] = uuid.uuid4().hex[:8]
         if step.values.get("title"):
             return await step.next(step.values["title"])
         return await step.prompt("title", PromptOptions(
@@ -54,12 +59,10 @@ class DeclareDialog(ComponentDialog):
             return await step.next(None)
         plan = self._plan()
         guide = "\n\n".join(f"**{s.id.upper()} · {s.name}**: {s.criteria}" for s in plan.severities)
-        return await step.prompt("severity", PromptOptions(
-            prompt=MessageFactory.text(f"How severe is it?\n\n{guide}"),
-            retry_prompt=MessageFactory.text(f"Pick one of {', '.join(plan.severity_ids())}, or say `cancel`."),
-            choices=[_choice(s.id, f"{s.id.upper()} · {s.name}") for s in plan.severities],
-            style=ListStyle.hero_card,
-        ))
+        return await step.prompt("severity", ask(
+            f"How severe is it?\n\n{guide}", [choice(s.id, f"{s.id.upper()} · {s.name}") for s in plan.severities],
+            retry=f"Pick one of {', '.join(plan.severity_ids())}.",
+            token=question_token(DECLARE_DIALOG, step.values["run"], "severity")))
 
     async def _ask_service(self, step: WaterfallStepContext) -> DialogTurnResult:
         if step.result is not None:
@@ -67,14 +70,11 @@ class DeclareDialog(ComponentDialog):
         plan = self._plan()
         if step.values.get("service_id") or not plan.services:
             return await step.next(None)
-        choices = [_choice(s.id, s.name) for s in plan.services if not s.supplier]
-        choices.append(_choice(NO_SERVICE, "Not sure / none"))
-        return await step.prompt("service", PromptOptions(
-            prompt=MessageFactory.text("Which service is affected?"),
-            retry_prompt=MessageFactory.text("Pick a service from the list, or `none`."),
-            choices=choices,
-            style=ListStyle.hero_card,
-        ))
+        choices = [choice(s.id, s.name) for s in plan.services if not s.supplier]
+        choices.append(choice(NO_SERVICE, "Not sure / none"))
+        return await step.prompt("service", ask(
+            "Which service is affected?", choices, retry="Pick a service from the list, or `none`.",
+            token=question_token(DECLARE_DIALOG, step.values["run"], "service")))
 
     async def _finish(self, step: WaterfallStepContext) -> DialogTurnResult:
         if step.result is not None:
@@ -83,6 +83,3 @@ class DeclareDialog(ComponentDialog):
         await self._on_complete(step.context, found)
         return await step.end_dialog(found)
 
-
-def _choice(value: str, title: str) -> Choice:
-    return Choice(value=value, action=CardAction(type=ActionTypes.im_back, title=title, value=value), synonyms=[title])

@@ -17,18 +17,15 @@ from typing import Awaitable, Callable
 
 from botbuilder.core import MessageFactory, TurnContext
 from botbuilder.dialogs import ComponentDialog, DialogTurnResult, WaterfallDialog, WaterfallStepContext
-from botbuilder.dialogs.choices import Choice, ListStyle
+from botbuilder.dialogs.choices import Choice
 from botbuilder.dialogs.prompts import ChoicePrompt, PromptOptions, PromptValidatorContext, TextPrompt
-from botbuilder.schema import ActionTypes, Activity, Attachment, CardAction
 
 from bot.domain import triage as rules
 from bot.plan import Plan
 from bot.plan_triage import Triage
+from dialogs.choices import ask, ask_again, choice, pressed_question, question_token, this_question
 
 TRIAGE_DIALOG = "triage"
-DIALOG_ANSWER = "dialog_answer"  # the Submit data key a choice button answers with
-DIALOG_QUESTION = "dialog_question"  # ...and the question it answers: "triage:<run>:<question>"
-STALE_BUTTON = "That button answers an earlier question, which has its answer already. The open question is:"
 _SYMPTOMS = "triage.symptoms"
 _CRITERIA = "triage.criteria"
 _YES, _NO, _DONT_KNOW = "yes", "no", "dont-know"
@@ -48,32 +45,11 @@ class TriageActions:
 
 
 async def _short_text(prompt: PromptValidatorContext) -> bool:
-    if _pressed_question(prompt.context) is not None:  # a button: this question has none
-        await _ask_again(prompt)
+    if pressed_question(prompt.context) is not None:  # a button: this question has none
+        await ask_again(prompt)
         return False
     value = (prompt.recognized.value or "").strip() if prompt.recognized.succeeded else ""
     return 0 < len(value) <= 200
-
-
-async def _this_question(prompt: PromptValidatorContext) -> bool:
-    """A button counts only for the question it was shown with: a second press on an answered
-    card, a double click or someone else's press on an old card must not answer the next one."""
-    pressed = _pressed_question(prompt.context)
-    if pressed is not None and pressed != (prompt.options.validations or {}).get("question"):
-        await _ask_again(prompt)
-        return False
-    return prompt.recognized.succeeded
-
-
-async def _ask_again(prompt: PromptValidatorContext) -> None:
-    # Having replied, the prompt would not repeat itself: show the open question again.
-    await prompt.context.send_activity(STALE_BUTTON)
-    await prompt.context.send_activity(prompt.options.prompt)
-
-
-def _pressed_question(turn: TurnContext) -> str | None:
-    value = turn.activity.value
-    return value.get(DIALOG_QUESTION) if isinstance(value, dict) else None
 
 
 class TriageDialog(ComponentDialog):
@@ -83,7 +59,7 @@ class TriageDialog(ComponentDialog):
         super().__init__(TRIAGE_DIALOG)
         self._plan = plan
         self._do = actions
-        self.add_dialog(ChoicePrompt("choice", _this_question))
+        self.add_dialog(ChoicePrompt("choice", this_question))
         self.add_dialog(TextPrompt("text", _short_text))
         self.add_dialog(WaterfallDialog(_SYMPTOMS, [self._ask_symptom, self._after_symptom]))
         self.add_dialog(WaterfallDialog(_CRITERIA, [self._ask_criterion, self._after_criterion]))
@@ -105,9 +81,9 @@ class TriageDialog(ComponentDialog):
         now = f"{step.values['ref']} is {step.values['severity'].upper()}"
         if step.values.get("service_id"):
             now += f", declared for {_service_name(plan, step.values['service_id'])}"
-        choices = [_choice(s.id, s.name) for s in rules.affected_choices(plan)]
-        choices.append(_choice(rules.UNKNOWN_SERVICE, "I don't know"))
-        return await step.prompt("choice", _ask(
+        choices = [choice(s.id, s.name) for s in rules.affected_choices(plan)]
+        choices.append(choice(rules.UNKNOWN_SERVICE, "I don't know"))
+        return await step.prompt("choice", ask(
             f"Triage for {now}. I'll ask the plan's questions; every answer goes on the timeline. "
             "Say `cancel` to stop.\n\n**What is affected?**", choices,
             retry="Pick the affected service, or `I don't know`.", token=_token(step.values, "service")))
@@ -130,7 +106,7 @@ class TriageDialog(ComponentDialog):
         index = step.options["index"]
         if index >= len(questions):
             return await step.end_dialog(None)
-        return await step.prompt("choice", _ask(
+        return await step.prompt("choice", ask(
             f"**{questions[index].question}**", _yes_no(dont_know=True), retry="Answer Yes, No or I don't know.",
             token=_token(step.options, f"symptom-{index}")))
 
@@ -153,9 +129,9 @@ class TriageDialog(ComponentDialog):
             await step.context.send_activity(f"That points at **{_service_name(plan, suspect)}**.")
         lines = [f"- {s.name}" + (f": [status page]({s.status_url})" if s.status_url else "")
                  for s in rules.suppliers(plan, for_service=suspect)]
-        choices = [_choice(s.id, s.name) for s in rules.suppliers(plan, for_service=suspect)]
-        choices += [_choice(rules.NO_SUPPLIER, "No supplier is down"), _choice(_CANT_TELL, "I can't tell")]
-        return await step.prompt("choice", _ask(
+        choices = [choice(s.id, s.name) for s in rules.suppliers(plan, for_service=suspect)]
+        choices += [choice(rules.NO_SUPPLIER, "No supplier is down"), choice(_CANT_TELL, "I can't tell")]
+        return await step.prompt("choice", ask(
             "**Is a supplier down?** Check their status pages:\n\n" + "\n".join(lines), choices,
             retry="Pick the supplier that is down, `No supplier is down`, or `I can't tell`.",
             token=_token(step.values, "supplier")))
@@ -170,8 +146,8 @@ class TriageDialog(ComponentDialog):
                 step.values["supplier_down"] = answer
                 step.values["service"] = step.values.get("service") or answer
         impact = _triage(step.values).impact
-        return await step.prompt("choice", _ask(
-            f"**{impact.question}**", [_choice(c.id, c.label) for c in impact.choices],
+        return await step.prompt("choice", ask(
+            f"**{impact.question}**", [choice(c.id, c.label) for c in impact.choices],
             retry=f"Pick one: {', '.join(c.label for c in impact.choices)}.", token=_token(step.values, "impact")))
 
     # -- who and how many, the emergency checklist ----------------------------------------------
@@ -198,7 +174,7 @@ class TriageDialog(ComponentDialog):
         index = step.options["index"]
         if index >= len(criteria):
             return await step.end_dialog({"met": step.options["met"], "unknown": step.options.get("unknown", [])})
-        return await step.prompt("choice", _ask(
+        return await step.prompt("choice", ask(
             f"Emergency checklist, {index + 1} of {len(criteria)}. **Is this true?**\n\n{criteria[index].text}",
             _yes_no(dont_know=True), retry="Answer Yes, No or I don't know.",
             token=_token(step.options, f"criterion-{index}")))
@@ -223,9 +199,9 @@ class TriageDialog(ComponentDialog):
         step.values["proposal"] = proposal.severity
         step.values["reason"] = proposal.reason_text()
         proposed = plan.severity(proposal.severity)
-        choices = [_choice(proposed.id, f"Accept {proposed.id.upper()} · {proposed.name}")]
-        choices += [_choice(s.id, f"{s.id.upper()} · {s.name}") for s in plan.severities if s.id != proposed.id]
-        return await step.prompt("choice", _ask(
+        choices = [choice(proposed.id, f"Accept {proposed.id.upper()} · {proposed.name}")]
+        choices += [choice(s.id, f"{s.id.upper()} · {s.name}") for s in plan.severities if s.id != proposed.id]
+        return await step.prompt("choice", ask(
             f"**Proposed severity: {proposed.id.upper()} · {proposed.name}**, because: {proposal.reason_text()}.\n\n"
             f"{proposed.name}: {proposed.criteria}\n\nAccept it, or pick another.", choices,
             retry=f"Pick a severity: {', '.join(plan.severity_ids())}.", token=_token(step.values, "severity")))
@@ -242,7 +218,7 @@ class TriageDialog(ComponentDialog):
         if not triage.disaster_criteria:
             return await step.next(None)
         lines = "\n".join(f"- {c}" for c in triage.disaster_criteria)
-        return await step.prompt("choice", _ask(
+        return await step.prompt("choice", ask(
             f"**Are any of the disaster criteria met?**\n\n{lines}", _yes_no(dont_know=False),
             retry="Answer Yes or No.", token=_token(step.values, "disaster")))
 
@@ -257,7 +233,7 @@ class TriageDialog(ComponentDialog):
         if runbook is None:
             return await step.next(None)
         step.values["runbook"] = runbook.id
-        return await step.prompt("choice", _ask(
+        return await step.prompt("choice", ask(
             f"**{runbook.name}** is the {plan.group(runbook.team).name} script for this service "
             f"({len(runbook.steps) + 1} steps). Start it now?", _yes_no(dont_know=False),
             retry="Answer Yes or No.", token=_token(step.values, "runbook")))
@@ -292,7 +268,7 @@ def _triage(values: dict) -> Triage:
 
 
 def _token(values: dict, question: str) -> str:
-    return f"{TRIAGE_DIALOG}:{values['run']}:{question}"
+    return question_token(TRIAGE_DIALOG, values["run"], question)
 
 
 def _service_name(plan: Plan, service_id: str) -> str:
@@ -320,33 +296,5 @@ def _disaster_text(plan: Plan, triage: Triage) -> str:
 
 
 def _yes_no(*, dont_know: bool) -> list[Choice]:
-    choices = [_choice(_YES, "Yes"), _choice(_NO, "No")]
-    return choices + ([_choice(_DONT_KNOW, "I don't know")] if dont_know else [])
-
-
-def _ask(text: str, choices: list[Choice], *, retry: str, token: str) -> PromptOptions:
-    return PromptOptions(prompt=choice_card(text, choices, token),
-                         retry_prompt=choice_card(f"{retry} Or say `cancel`.", choices, token),
-                         choices=choices, style=ListStyle.none, validations={"question": token})
-
-
-def choice_card(text: str, choices: list[Choice], token: str) -> Activity:
-    """The question as an Adaptive Card with one Action.Submit button per answer.
-
-    Submit buttons reach the bot in a channel thread without an @mention (an imBack is a plain
-    channel message, which a bot only gets when mentioned), and their `dialog_answer` is read
-    as the typed answer (bot/teams/router.py). Typing the answer works too. Each button names
-    its question (`token`), so a press counts only while that question is open. Buttons go in
-    rows of five: Teams shows at most six actions per set.
-    """
-    buttons = [{"type": "Action.Submit", "title": c.action.title,
-                "data": {DIALOG_ANSWER: c.value, DIALOG_QUESTION: token}} for c in choices]
-    body: list[dict] = [{"type": "TextBlock", "text": text, "wrap": True}]
-    body += [{"type": "ActionSet", "actions": buttons[i:i + 5]} for i in range(0, len(buttons), 5)]
-    card = {"type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-            "version": "1.5", "body": body}
-    return MessageFactory.attachment(Attachment(content_type="application/vnd.microsoft.card.adaptive", content=card))
-
-
-def _choice(value: str, title: str) -> Choice:
-    return Choice(value=value, action=CardAction(type=ActionTypes.im_back, title=title, value=value), synonyms=[title])
+    choices = [choice(_YES, "Yes"), choice(_NO, "No")]
+    return choices + ([choice(_DONT_KNOW, "I don't know")] if dont_know else [])

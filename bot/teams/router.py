@@ -18,7 +18,7 @@ from botbuilder.schema.teams import MessagingExtensionAction, MessagingExtension
 from bot.domain.service import Dedupe
 from bot.errors import FirebreakError, ValidationFailed
 from bot.teams.card_actions import ActionContext, CardActionRegistry
-from dialogs.triage import DIALOG_ANSWER, DIALOG_QUESTION
+from dialogs.choices import DIALOG_ANSWER, DIALOG_QUESTION
 from bot.teams.commands import Mention, parse_command
 from bot.teams.context import CommandContext, TeamsServices
 from bot.teams import message_actions

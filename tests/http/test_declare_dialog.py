@@ -3,19 +3,18 @@ from tests.http.harness import PERSONAL, start_harness
 
 
 def _last_prompt(harness) -> dict:
-    """The last message, with a hero card's text lifted to `text` (choice prompts use hero cards)."""
+    """The last message, with a question card's text lifted to `text` (choice prompts are cards)."""
     activity = dict(harness.sent()[-1])
     for att in activity.get("attachments") or []:
-        activity["text"] = (activity.get("text") or "") + ((att.get("content") or {}).get("text") or "")
+        for element in (att.get("content") or {}).get("body") or []:
+            activity["text"] = (activity.get("text") or "") + (element.get("text") or "")
     return activity
 
 
 def _buttons(activity: dict) -> list[str]:
-    values = []
-    for att in activity.get("attachments") or []:
-        for button in (att.get("content") or {}).get("buttons") or []:
-            values.append(button["value"])
-    return values
+    """The answers of the question card's Action.Submit buttons."""
+    return [a["data"]["dialog_answer"] for att in activity.get("attachments") or []
+            for element in (att.get("content") or {}).get("body") or [] for a in element.get("actions") or []]
 
 
 async def test_declare_without_arguments_asks_for_title_severity_and_service(harness):
@@ -98,3 +97,26 @@ async def test_a_slash_command_mid_dialog_is_not_taken_as_an_answer(harness):
     assert "still waiting for an answer" in harness.texts()[-1]
     await harness.say("Portal down")
     assert "How severe" in _last_prompt(harness)["text"]
+
+
+async def test_buttons_answer_in_a_channel_thread_and_only_their_own_question(harness):
+    """The severity and service buttons are Action.Submit (they reach the bot in a channel
+    without an @mention); a second press on the severity card does not answer the service."""
+    await harness.say("declare Sync stuck")
+    severity_card = _last_prompt(harness)
+    token = severity_card["attachments"][0]["content"]["body"][1]["actions"][0]["data"]["dialog_question"]
+
+    async def press(answer: str, question: str) -> None:
+        body = harness.activity(PERSONAL, value={"dialog_answer": answer, "dialog_question": question})
+        body.pop("text", None)
+        await harness.post(body)
+
+    await press("sev3", token)
+    assert "Which service" in _last_prompt(harness)["text"]
+    await press("sev1", token)  # the severity card again: stale
+    assert "answers an earlier question" in str(harness.sent()[-2])
+    assert "Which service" in _last_prompt(harness)["text"]
+    service_token = _last_prompt(harness)["attachments"][0]["content"]["body"][1]["actions"][0]["data"]["dialog_question"]
+    await press("dataverse", service_token)
+    inc = await harness.incident(1)
+    assert (inc.title, inc.severity, inc.service_id) == ("Sync stuck", "sev3", "dataverse")

@@ -12,7 +12,7 @@ MEGAN = ("aad-megan", "Megan Bowen")
 
 
 def _prompt(harness) -> tuple[str, list[str]]:
-    """The last message's text (hero card text included) and its buttons' values."""
+    """The last message's text (the question card's included) and its buttons' values."""
     activity = harness.sent()[-1]
     text, values = activity.get("text") or "", []
     for att in activity.get("attachments") or []:
