@@ -29,6 +29,7 @@ from bot.plan import Plan
 from bot.plan_duties import BreakGlass, BreakGlassAccount
 from storage import follow_ups as follow_up_store
 from storage.bindings import get_binding, record_audit
+from storage.models import Incident
 
 REQUESTED = "security.breakglass"
 REFUSED = "security.breakglass_refused"
@@ -49,6 +50,8 @@ class Outcome:
     """None of the notify group could be told in a 1:1 chat."""
     posted_in_channel: bool = False
     """...so the notice went to the incidents channel instead."""
+    need_to_know: bool = False
+    """The incident is need-to-know, so nothing about it goes to the shared incidents channel."""
     unreached: list[str] = field(default_factory=list)
     """`Name (e-mail)` of the members who could not be told, for the requester to call."""
 
@@ -159,7 +162,9 @@ async def request(session: AsyncSession, *, plan: Plan, account: BreakGlassAccou
             told.append(name)
     nobody_told = not told
     posted = False
-    if nobody_told:
+    incident = await session.get(Incident, incident_id) if incident_id is not None else None
+    need_to_know = bool(incident is not None and incident.need_to_know)
+    if nobody_told and not need_to_know:
         notice = _security_text(plan, account, actor, incident_id, ids, allowed, now, "") + \
             f"\n\n⚠️ None of {plan.group(bg.notify_group).name} could be told in Teams" + \
             (f" (not reachable yet: {', '.join(unreached)})" if unreached else "") + ". Someone call them now."
@@ -183,6 +188,7 @@ async def request(session: AsyncSession, *, plan: Plan, account: BreakGlassAccou
                                  text=procedure_text(account, incident_id=incident_id))
     return Outcome(allowed=allowed, account=account, incident_id=incident_id, told=told, untold=untold,
                    follow_up_ids=ids, procedure_sent=sent, nobody_told=nobody_told, posted_in_channel=posted,
+                   need_to_know=need_to_know,
                    unreached=unreached)
 
 

@@ -100,8 +100,10 @@ def _security_told(security: str, outcome: breakglass.Outcome) -> str:
         return (f"{security} could not be told in Teams (not reachable yet: {', '.join(outcome.untold) or 'nobody else'}"
                 "), so I posted it in the incidents channel; call them as well.")
     if outcome.nobody_told:
-        return (f"⚠️ {security} could not be told: none of them can be reached in Teams and no incidents channel is "
-                f"set up. Call them now: {', '.join(outcome.unreached) or 'nobody else is in the group'}.")
+        why = ("this incident is need-to-know, so it is not posted in the incidents channel" if outcome.need_to_know
+               else "no incidents channel is set up")
+        return (f"⚠️ {security} could not be told: none of them can be reached in Teams and {why}. "
+                f"Call them now: {', '.join(outcome.unreached) or 'nobody else is in the group'}.")
     return f"{security} were told" + (f" ({', '.join(outcome.told)})" if outcome.told else "") + \
         (f"; not reachable in Teams yet: {', '.join(outcome.untold)}" if outcome.untold else "") + "."
 

@@ -2,11 +2,13 @@
 request and refused attempt is a security event told to security at once, and the follow-up
 items stay open until a security member closes them with a note."""
 import pytest
+from sqlalchemy import update
 
 from bot.domain import conversations, follow_ups
 from bot.domain.model import Actor, Source
 from bot.errors import PermissionDenied
 from storage import bindings, follow_ups as follow_up_store
+from storage.models import Incident
 from tests.http.harness import GROUP, PERSONAL
 from tests.http.test_paging import PEOPLE
 
@@ -221,6 +223,19 @@ async def test_when_nobody_in_security_can_be_told_in_teams_the_incidents_channe
     assert '"channel": true' in untold.new_value
     await harness.say("breakglass entra-emergency-access", GROUP, user=AISHA)  # a second request: a second notice
     assert len([r for r in await harness.outbox() if r.conversation_id == channel]) == 2
+
+
+async def test_a_need_to_know_incident_is_never_posted_in_the_incidents_channel(harness):
+    await harness.say("declare Suspicious admin sign-ins sev2", GROUP, user=TOM)
+    await harness.bind_incidents_channel()  # a channel exists, but this incident is need-to-know
+    await harness.service.execute(lambda s, now: s.execute(
+        update(Incident).where(Incident.id == 1).values(need_to_know=True)))
+    await harness.say("breakglass power-platform-admin", GROUP, user=AISHA)  # Seán has never used Firebreak
+    said = harness.texts()[-1]
+    assert "⚠️ Security operations could not be told: none of them can be reached in Teams and this incident is " \
+           "need-to-know, so it is not posted in the incidents channel. Call them now: Seán O'Brien" in said
+    channel = (await harness.service.read(lambda s: bindings.get_binding(s, "incidents"))).channel_id
+    assert [r for r in await harness.outbox() if r.conversation_id == channel] == []
 
 
 async def test_with_nobody_reachable_and_no_channel_the_requester_is_told_to_call_security(harness):
