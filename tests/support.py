@@ -1,4 +1,5 @@
-"""Shared test helpers: paths to shared fixtures and schemas, a fake clock, card validation."""
+"""Shared test helpers: paths to shared fixtures and schemas, a fake clock, card validation and
+card walking, and a SQLite database with the schema made from the models."""
 from __future__ import annotations
 
 import json
@@ -47,3 +48,28 @@ def assert_valid_card(card: dict) -> None:
 
 def load_fixture(relative: str) -> dict:
     return json.loads((FIXTURES / relative).read_text())
+
+
+def card_nodes(node):
+    """Every dict in a card (elements, actions, ShowCard cards, ...), depth first."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from card_nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from card_nodes(value)
+
+
+async def sqlite_with_schema(path):
+    """A SQLite database at `path` with every table made from the models: quicker than the
+    migrations, for tests below the app (the migrations themselves are tested apart)."""
+    import storage.all_tables  # noqa: F401 - every table, those kept out of storage.models too
+    from sqlmodel import SQLModel
+
+    from storage.db import Database
+
+    database = Database.from_url(f"sqlite:///{path}")
+    async with database.engine.begin() as conn:
+        await conn.run_sync(SQLModel.metadata.create_all)
+    return database

@@ -17,7 +17,7 @@ from storage.db import Database
 from storage.models import Incident, TimelineEvent
 from storage.paging import Escalation
 from tests.realpeers import fresh_database
-from tests.support import EXAMPLE_PLAN, FakeClock
+from tests.support import EXAMPLE_PLAN, FakeClock, sqlite_with_schema
 
 PLAN = load_plan(EXAMPLE_PLAN)
 AM = PLAN.integration("alertmanager")
@@ -25,9 +25,7 @@ AM = PLAN.integration("alertmanager")
 
 @pytest.fixture
 async def db(tmp_path):
-    database = Database.from_url(f"sqlite:///{tmp_path / 'alerts.db'}")
-    async with database.engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.create_all)
+    database = await sqlite_with_schema(tmp_path / "alerts.db")
     yield database
     await database.dispose()
 

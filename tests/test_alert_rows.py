@@ -8,21 +8,17 @@ import textwrap
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlmodel import SQLModel
 
 from bot.domain.alert_summary import summary
 from storage.alerts import AlertGroup, AlertRecord, AlertSilence
-from storage.db import Database
-from tests.support import ROOT
+from tests.support import ROOT, sqlite_with_schema
 
 NOW = datetime(2026, 11, 29, 14, 5, tzinfo=timezone.utc)
 
 
 @pytest.fixture
 async def db(tmp_path):
-    database = Database.from_url(f"sqlite:///{tmp_path / 'rows.db'}")
-    async with database.engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.create_all)
+    database = await sqlite_with_schema(tmp_path / "rows.db")
     yield database
     await database.dispose()
 

@@ -15,6 +15,7 @@ from storage import outbox as store
 from storage.db import Database, create_engine
 from storage.outbox import OutboxMessage
 from tests.realpeers import fresh_database
+from tests.support import sqlite_with_schema
 
 
 class ScriptedSender:
@@ -40,10 +41,7 @@ class ScriptedSender:
 
 
 async def make_db(path) -> Database:
-    db = Database.from_url(f"sqlite:///{path}")
-    async with db.engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.create_all)
-    return db
+    return await sqlite_with_schema(path)
 
 
 @pytest.fixture

@@ -10,19 +10,16 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from sqlmodel import SQLModel
 
-import storage.models  # noqa: F401  (all tables exist)
 from bot.domain import incidents, paging
 from bot.domain import escalation_rules as rules
 from bot.domain.model import Actor, Source
 from bot.domain.service import IncidentService
 from bot.plan import load_plan
 from storage import paging as store
-from storage.db import Database
 from storage.models import TimelineEvent
 from storage.outbox import OutboxMessage
-from tests.support import EXAMPLE_PLAN, FakeClock
+from tests.support import EXAMPLE_PLAN, FakeClock, sqlite_with_schema
 
 RUNS = 40
 SOFIA = Actor(aad_id="aad-sofia", name="Sofia Martins", email="sofia.martins@contoso.com")
@@ -30,9 +27,7 @@ SOFIA = Actor(aad_id="aad-sofia", name="Sofia Martins", email="sofia.martins@con
 
 @pytest.fixture
 async def service(tmp_path):
-    db = Database.from_url(f"sqlite:///{tmp_path / 'race.db'}")
-    async with db.engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.create_all)
+    db = await sqlite_with_schema(tmp_path / "race.db")
     yield IncidentService(db=db, plan=lambda: PLAN, clock=FakeClock())
     await db.dispose()
 

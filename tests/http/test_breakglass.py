@@ -11,6 +11,7 @@ from storage import bindings, follow_ups as follow_up_store
 from storage.models import Incident
 from tests.http.harness import GROUP, PERSONAL
 from tests.http.test_paging import PEOPLE
+from tests.support import card_nodes
 
 SEAN = ("aad-sean", "Seán O'Brien")
 PRIYA = ("aad-priya", "Priya Raman")
@@ -88,7 +89,7 @@ async def test_an_allowed_person_gets_the_procedure_privately_and_security_is_to
     [audit] = await harness.service.read(lambda s: bindings.audit_events(s, limit=1))
     assert audit.action == "security.breakglass entra-emergency-access" and '"incident": 1' in audit.new_value
     await harness.say("timeline", GROUP, user=PRIYA)
-    texts = [el["text"] for el in _walk(harness.cards()[-1]) if el.get("type") == "TextBlock"]
+    texts = [el["text"] for el in card_nodes(harness.cards()[-1]) if el.get("type") == "TextBlock"]
     # the timeline shows what was recorded as text: its Markdown escaped
     assert any("Break-glass: Priya Raman (priya.raman@contoso.com) requested \\`entra-emergency-access\\`" in t
                for t in texts), texts
@@ -302,14 +303,3 @@ async def test_what_people_type_is_shown_as_text_in_the_follow_up_list(harness):
     [line] = [b["text"] for b in harness.cards()[-1]["body"] if b["text"].startswith("**#1**")]
     assert line.endswith(r": \[click\](https://evil.example) \*\*bold\*\*")
     assert r"(break-glass \`entra-emergency-access\` by Priya Raman, INC-1)" in line
-
-
-def _walk(node):
-    """Every dict in a card, depth first."""
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)

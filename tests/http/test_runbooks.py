@@ -5,7 +5,7 @@ import asyncio
 from bot.domain.timeline import describe
 from storage import runbook_runs
 from tests.http.harness import start_harness
-from tests.support import assert_valid_card
+from tests.support import assert_valid_card, card_nodes
 
 MEGAN = ("aad-megan", "Megan Bowen")
 BEA = ("aad-bea", "Bea Smith")
@@ -18,19 +18,7 @@ def _texts(card: dict) -> str:
 
 def _action(card: dict, verb: str) -> dict:
     """The data of the button with this verb, wherever it is on the card (ShowCard, ActionSet)."""
-    found = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if node.get("verb") == verb:
-                found.append(node["data"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(card)
+    found = [node["data"] for node in card_nodes(card) if node.get("verb") == verb]
     assert found, f"no {verb} button on the card"
     return dict(found[0])
 

@@ -11,7 +11,7 @@ from bot.domain.timeline import Kind, describe
 from bot.plan import load_plan
 from bot.teams.cards import incident_card, message_card, timeline_card
 from storage.models import Incident, IncidentRole, TimelineEvent
-from tests.support import EXAMPLE_PLAN, assert_valid_card
+from tests.support import EXAMPLE_PLAN, assert_valid_card, card_nodes
 
 NOW = datetime(2026, 11, 29, 14, 5, tzinfo=timezone.utc)
 PLAN = load_plan(EXAMPLE_PLAN)
@@ -30,20 +30,7 @@ def _texts(card: dict) -> str:
 
 
 def _verbs(card: dict) -> list[str]:
-    found = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if node.get("type") == "Action.Execute":
-                found.append(node["verb"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(card)
-    return found
+    return [node["verb"] for node in card_nodes(card) if node.get("type") == "Action.Execute"]
 
 
 @pytest.mark.parametrize("status", ["declared", "acknowledged", "mitigated", "resolved"])
@@ -101,18 +88,10 @@ def test_timeline_card_shows_what_people_typed_as_text():
     event = TimelineEvent(id=1, incident_id=7, at=NOW, kind=Kind.NOTE, source="command", actor_name="**Mallory**",
                           text="see [the fix](https://evil.example) <at>everyone</at> _now_")
     card = timeline_card(make_view(), [event], page=1, pages=1, total=1)
-    [line] = [t for t in _block_texts(card) if "everyone" in t]
+    [line] = [n["text"] for n in card_nodes(card) if n.get("type") == "TextBlock" and "everyone" in n["text"]]
     assert "[the fix](https://evil.example)" not in line and "<at>" not in line and "**Mallory**" not in line
     assert "\\[the fix\\]" in line and "‹at›everyone‹/at›" in line and "\\_now\\_" in line
 
-
-def _block_texts(node) -> list[str]:
-    if isinstance(node, dict):
-        own = [node["text"]] if node.get("type") == "TextBlock" else []
-        return own + [t for v in node.values() for t in _block_texts(v)]
-    if isinstance(node, list):
-        return [t for v in node for t in _block_texts(v)]
-    return []
 
 
 @pytest.mark.parametrize(
