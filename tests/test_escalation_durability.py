@@ -24,7 +24,7 @@ What must hold, from the database and the connector's record:
 
 The scenario runs once (a module fixture, about 50 s); the first test checks all of the above
 but the pages lost to a crash, the second only those: a row is marked `sending` only right
-before its POST (`bot.domain.outbox.about_to_send`), so a kill leaves at most the POSTs really
+before its POST (`bot.domain.outbox.about_to_send`, once its token and body are made), so a kill leaves at most the POSTs really
 in flight as "delivery unknown".
 
 Random choices come from a fixed seed (printed; FIREBREAK_DURABILITY_SEED replays another).

@@ -12,16 +12,25 @@ the adapter's shared aiohttp session (`bot/teams/transport.py`).
 
 A POST is never retried here: a new message sent twice is a duplicate page. Every non-2xx
 answer raises `ConnectorHttpError` with its status and Retry-After; the sender maps it.
+
+`ready` (the outbox's `about_to_send`) is awaited after the token, URL and body are made and
+just before the request goes out: a row is marked `sending` only when nothing but the POST
+is left, so a token endpoint that fails leaves it safely retryable, and a crash strands only
+the requests really on their way (not a burst still building its requests).
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
 from bot.teams.transport import ConnectorTransport, HeaderSink, retry_delay
 
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
+
+Ready = Callable[[], Awaitable[bool]]
+"""Awaited right before the request is sent; False: do not send (the call returns None)."""
 
 
 class ConnectorHttpError(Exception):
@@ -57,21 +66,24 @@ class ConnectorApi:
         self._app_id = app_id
         self._transport = transport
 
-    async def post_message(self, reference: dict, activity: dict) -> str:
-        """Post `activity` as a new message in the reference's conversation; its activity id."""
+    async def post_message(self, reference: dict, activity: dict, *, ready: Ready | None = None) -> str | None:
+        """Post `activity` as a new message in the reference's conversation; its activity id
+        (None when `ready` said not to send)."""
         conversation = reference["conversation"]
         body = {**activity, "channelId": reference.get("channelId") or "msteams",
                 "serviceUrl": reference["serviceUrl"], "conversation": conversation, "from": reference.get("bot"),
                 "recipient": reference.get("user"), "locale": reference.get("locale")}
         path = f"v3/conversations/{quote(conversation['id'], safe='')}/activities"
-        answer = await self._call(reference["serviceUrl"], path, {k: v for k, v in body.items() if v is not None})
-        return str(answer.get("id") or "")
+        answer = await self._call(reference["serviceUrl"], path, {k: v for k, v in body.items() if v is not None},
+                                  ready=ready)
+        return None if answer is None else str(answer.get("id") or "")
 
     async def create_conversation(self, reference: dict, *, members: list[str] | None = None,
-                                  channel_id: str | None = None, activity: dict | None = None) -> dict:
+                                  channel_id: str | None = None, activity: dict | None = None,
+                                  ready: Ready | None = None) -> dict | None:
         """`POST /v3/conversations` through the reference's bot and tenant: a 1:1 chat with
         `members` (AAD ids), or a new thread in `channel_id` starting with `activity`. The
-        answer: {"id", "activityId", ...}."""
+        answer: {"id", "activityId", ...} (None when `ready` said not to send)."""
         conversation = reference.get("conversation") or {}
         tenant = conversation.get("tenantId")
         params: dict[str, Any] = {"isGroup": channel_id is not None, "bot": reference.get("bot")}
@@ -83,12 +95,14 @@ class ConnectorApi:
             params["channelData"] = {"channel": {"id": channel_id}}
         if activity is not None:
             params["activity"] = activity
-        return await self._call(reference["serviceUrl"], "v3/conversations", params)
+        return await self._call(reference["serviceUrl"], "v3/conversations", params, ready=ready)
 
-    async def _call(self, service_url: str, path: str, body: dict) -> dict:
+    async def _call(self, service_url: str, path: str, body: dict, *, ready: Ready | None = None) -> dict | None:
         url = service_url.rstrip("/") + "/" + path
         headers = {"Content-Type": "application/json; charset=utf-8", **await self._auth_headers(service_url)}
         raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if ready is not None and not await ready():
+            return None
         async with self._transport.session().post(url, data=raw, headers=headers, proxy=self._transport.proxy_for(url),
                                                   ssl=self._transport.ssl) as response:
             text = await response.text()

@@ -253,13 +253,14 @@ class TeamsSender:
     async def _post(self, reference: dict, conversation_id: str, activity: dict) -> DeliveryOutcome:
         """A new post: in a channel, a new thread; in a thread (an incident's space) or a chat, a
         new message there."""
-        if not await about_to_send():
-            return DeliveryOutcome.ok(None)  # not ours any more; the worker ignores this outcome
+        # `about_to_send` runs inside the call, once the token and body are ready; if it says
+        # the row is not ours any more, nothing is sent and the worker ignores this outcome
         in_channel = (reference.get("conversation") or {}).get("conversationType") == "channel"
         if in_channel and spaces.THREAD_SEPARATOR not in conversation_id:  # a thread's id: a reply in it
-            created = await self._api.create_conversation(reference, channel_id=conversation_id, activity=activity)
-            return DeliveryOutcome.ok(created.get("activityId") or None)
-        return DeliveryOutcome.ok(await self._api.post_message(reference, activity) or None)
+            created = await self._api.create_conversation(reference, channel_id=conversation_id, activity=activity,
+                                                          ready=about_to_send)
+            return DeliveryOutcome.ok((created or {}).get("activityId") or None)
+        return DeliveryOutcome.ok(await self._api.post_message(reference, activity, ready=about_to_send) or None)
 
 
 def _plain_activity(payload: dict) -> dict:
