@@ -157,9 +157,12 @@ class TeamsSender:
         return DeliveryOutcome.ok(activity_id)
 
     async def _update(self, reference: dict, activity_id: str, card: dict) -> None:
-        """Replace a posted card in place (through the SDK: its PUT is retried on 429/5xx)."""
+        """Replace a posted card in place (through the SDK: its PUT is retried on 429/5xx).
+        The token is fetched first, so a failing token endpoint leaves the row retryable; the
+        SDK's PUT then finds it in the shared client's cache."""
         activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
         activity.id = activity_id
+        await self._api.auth_headers(reference["serviceUrl"])
 
         async def update(ctx: TurnContext) -> None:
             if await about_to_send():

@@ -1,4 +1,5 @@
-"""The outbox's `sending` mark comes only when nothing but the request is left.
+"""The outbox's `sending` mark comes only when nothing but the request is left (new posts
+through `ConnectorApi`, card updates through the SDK).
 
 `ConnectorApi` awaits `ready` (the outbox's `about_to_send`) after the bot's token, the URL
 and the body are made: a token endpoint that fails leaves the row unmarked (so it is retried,
@@ -87,3 +88,65 @@ async def test_a_row_no_longer_ours_is_never_sent(connector, transport):
     assert await api.create_conversation(_reference(connector.url), channel_id="19:c@thread.tacv2",
                                          activity=connector_api.message("x"), ready=not_ours) is None
     assert connector.requests == []
+
+
+class _Turn:
+    def __init__(self, record: list[str]) -> None:
+        self._record = record
+
+    async def update_activity(self, activity):
+        self._record.append(f"PUT {activity.id}")
+
+
+class _Adapter:
+    """Runs a proactive callback like `continue_conversation`, with a turn that records the PUT."""
+
+    def __init__(self, record: list[str]) -> None:
+        self._record = record
+
+    async def continue_conversation(self, reference, callback, bot_id=None, **_kwargs):
+        await callback(_Turn(self._record))
+
+
+class _TokenApi:
+    def __init__(self, record: list[str], *, fail: bool) -> None:
+        self._record = record
+        self._fail = fail
+
+    async def auth_headers(self, service_url: str) -> dict[str, str]:
+        self._record.append("token")
+        if self._fail:
+            raise OSError("token endpoint unreachable")
+        return {"Authorization": "Bearer t"}
+
+
+async def _update_card(record: list[str], *, fail: bool) -> None:
+    """Run `TeamsSender`'s card update as the outbox worker would, recording in `record` the
+    order of the token, the `sending` mark and the PUT."""
+    from bot.domain.outbox import reset_start, set_start
+    from bot.teams.outbound import TeamsSender
+
+    async def mark() -> bool:
+        record.append("marked")
+        return True
+
+    sender = TeamsSender(adapter=_Adapter(record), app_id="", service=None, dev=True,
+                         api=_TokenApi(record, fail=fail), spaces=None)
+    token = set_start(mark)
+    try:
+        await sender._update(_reference("https://smba.trafficmanager.net/emea/"), "1:card", {"type": "AdaptiveCard"})
+    finally:
+        reset_start(token)
+
+
+async def test_a_card_update_fetches_its_token_before_the_mark():
+    record: list[str] = []
+    await _update_card(record, fail=False)
+    assert record == ["token", "marked", "PUT 1:card"]
+
+
+async def test_a_card_update_whose_token_fails_is_never_marked():
+    record: list[str] = []
+    with pytest.raises(OSError, match="token endpoint"):
+        await _update_card(record, fail=True)
+    assert record == ["token"]  # not marked, not sent: the worker retries it ("failed before sending")
