@@ -150,3 +150,160 @@ async def test_a_card_update_whose_token_fails_is_never_marked():
     with pytest.raises(OSError, match="token endpoint"):
         await _update_card(record, fail=True)
     assert record == ["token"]  # not marked, not sent: the worker retries it ("failed before sending")
+
+
+class _WireServer:
+    """A Bot Connector stand-in on a real socket in its own thread, so a test can look at what
+    reached the wire while the event loop is blocked: connections accepted, requests whose
+    bytes fully arrived. It answers each request only once `answer` is set."""
+
+    def __init__(self) -> None:
+        import socketserver
+        import threading
+
+        self.accepted = 0
+        self.requests: list[bytes] = []
+        self.answer = threading.Event()
+        self._changed = threading.Condition()
+        outer = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                with outer._changed:
+                    outer.accepted += 1
+                    outer._changed.notify_all()
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = self.request.recv(65536)
+                    if not chunk:
+                        return  # closed before a request: nothing was sent
+                    data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length")))
+                while len(body) < length:
+                    body += self.request.recv(65536)
+                with outer._changed:
+                    outer.requests.append(body)
+                    number = len(outer.requests)
+                    outer._changed.notify_all()
+                outer.answer.wait(5)
+                reply = b'{"id":"1:%d"}' % number
+                self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                                     b"Content-Length: %d\r\n\r\n%s" % (len(reply), reply))
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def wait_for(self, what: str, count: int, timeout: float) -> bool:
+        """Block (the calling thread, event loop included) until `count` connections were
+        accepted or `count` requests arrived whole; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: (self.accepted if what == "accepted" else len(self.requests))
+                                          >= count, timeout)
+
+    def close(self) -> None:
+        self.answer.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def wire():
+    server = _WireServer()
+    yield server
+    server.close()
+
+
+async def test_ready_runs_once_connected_and_before_the_first_byte(wire, transport):
+    seen: list[tuple[bool, int]] = []
+
+    async def ready() -> bool:
+        # blocking waits: while ready runs nothing else of this process can write
+        seen.append((wire.wait_for("accepted", 1, timeout=2), len(wire.requests)))
+        wire.wait_for("requests", 1, timeout=0.2)
+        seen.append((True, len(wire.requests)))
+        wire.answer.set()
+        return True
+
+    activity_id = await _api(_Factory(fail=False), transport).post_message(
+        _reference(wire.url), connector_api.message("paged"), ready=ready)
+    assert seen == [(True, 0), (True, 0)]  # connected, yet no request on the wire until ready said yes
+    assert activity_id == "1:1"
+    [body] = wire.requests
+    assert b'"text":"paged"' in body
+
+
+async def test_a_connection_that_fails_is_never_marked(transport):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/"
+    calls: list[str] = []
+
+    async def ready() -> bool:
+        calls.append("marked")
+        return True
+
+    with pytest.raises(aiohttp.ClientConnectorError):
+        await _api(_Factory(fail=False), transport).post_message(_reference(url), connector_api.message("x"),
+                                                                 ready=ready)
+    assert calls == []  # the Teams sender maps this to "retryable": nothing was sent, nothing is lost
+
+
+async def test_the_next_request_is_marked_only_once_the_previous_one_is_written(wire, transport):
+    """Two posts side by side: while the first is being marked (its mark takes a while), the
+    second is not marked; when the second is marked, the first's bytes are already on the
+    wire. A crash at any moment thus leaves at most one request marked and never written."""
+    import asyncio
+
+    api = _api(_Factory(fail=False), transport)
+    marks: list[str] = []
+    first_written_when_second_marked: list[bool] = []
+
+    async def first() -> bool:
+        marks.append("first")
+        await asyncio.sleep(0.2)  # a slow commit: the other request must not be marked meanwhile
+        return True
+
+    async def second() -> bool:
+        marks.append("second")
+        first_written_when_second_marked.append(wire.wait_for("requests", 1, timeout=1))  # blocks the loop
+        wire.answer.set()
+        return True
+
+    one = asyncio.ensure_future(api.post_message(_reference(wire.url), connector_api.message("one"), ready=first))
+    await asyncio.sleep(0.05)
+    two = asyncio.ensure_future(api.post_message(_reference(wire.url), connector_api.message("two"), ready=second))
+    ids = await asyncio.wait_for(asyncio.gather(one, two), 5)
+    assert marks == ["first", "second"]
+    assert first_written_when_second_marked == [True]
+    assert sorted(ids) == ["1:1", "1:2"]
+
+
+async def test_the_lane_is_given_back_when_a_mark_fails_or_declines(wire, transport):
+    import asyncio
+
+    api = _api(_Factory(fail=False), transport)
+
+    async def broken() -> bool:
+        raise RuntimeError("database is locked")
+
+    async def not_ours() -> bool:
+        return False
+
+    async def fine() -> bool:
+        wire.answer.set()
+        return True
+
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await api.post_message(_reference(wire.url), connector_api.message("x"), ready=broken)
+    assert await api.post_message(_reference(wire.url), connector_api.message("x"), ready=not_ours) is None
+    assert wire.requests == []
+    activity_id = await asyncio.wait_for(
+        api.post_message(_reference(wire.url), connector_api.message("y"), ready=fine), 3)
+    assert activity_id == "1:1"
