@@ -240,8 +240,11 @@ class OutboxWorker:
                 if start.lost:
                     continue
                 if not start.called:
-                    if outcome is None:  # failed before it could send anything: safe to retry, not "unknown"
-                        outcome = DeliveryOutcome.retryable(status_code=None, error="the sender failed before sending")
+                    # never marked: it failed before sending anything, or it sends what is safe to
+                    # repeat (a card update); either way retried, not "delivery unknown"
+                    if outcome is None:
+                        outcome = DeliveryOutcome.retryable(status_code=None,
+                                                            error="the sender failed without marking the row sending")
                     if outcome.kind in ("retryable", "permanent"):
                         async with self._db.write() as session:
                             await store.count_unstarted_attempt(session, message=message, now=self._clock.now())

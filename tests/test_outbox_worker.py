@@ -239,6 +239,30 @@ async def test_a_sender_that_raises_leaves_the_row_unknown_not_resent(db, clock)
     assert sender.keys() == ["page-1"] and (await row(db, "page-1")).status == "unknown"
 
 
+async def test_a_sender_that_fails_without_marking_the_row_is_retried_not_unknown(db, clock):
+    """A card update (an idempotent PUT) takes no `sending` mark: when it times out or the
+    connection breaks, the row is done again, not left "delivery unknown" with a stale card."""
+    class UnmarkedPut(ScriptedSender):
+        starts_itself = True  # and never calls about_to_send()
+
+        async def deliver(self, message):
+            await super().deliver(message)
+            if len(self.calls) == 1:
+                raise asyncio.TimeoutError()
+            return DeliveryOutcome.ok("act-put")
+
+    sender = UnmarkedPut(clock)
+    await enqueue(db, clock, "card-1")
+    w = worker(db, sender, clock)
+    report = await w.run_once()
+    assert (report.unknown, report.retried) == (0, 1)
+    first = await row(db, "card-1")
+    assert (first.status, first.attempts) == ("pending", 1)
+    clock.advance(minutes=1)
+    await w.run_once()
+    assert sender.keys() == ["card-1", "card-1"] and (await row(db, "card-1")).status == "sent"
+
+
 def _max_in_window(times, length):
     times = sorted(times)
     return max(sum(1 for t in times if start <= t < start + length) for start in times)

@@ -41,7 +41,7 @@ RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 class TeamsSender:
     """Delivers outbox messages into stored Teams conversations."""
 
-    starts_itself = True  # calls about_to_send() right before the POST or PUT that delivers
+    starts_itself = True  # calls about_to_send() right before a POST that delivers (a card update's PUT needs none)
 
     def __init__(self, *, adapter, app_id: str, service: IncidentService, dev: bool, api: ConnectorApi,
                  spaces: SpacePlacer) -> None:
@@ -158,15 +158,18 @@ class TeamsSender:
 
     async def _update(self, reference: dict, activity_id: str, card: dict) -> None:
         """Replace a posted card in place (through the SDK: its PUT is retried on 429/5xx).
-        The token is fetched first, so a failing token endpoint leaves the row retryable; the
-        SDK's PUT then finds it in the shared client's cache."""
+
+        No `sending` mark (`about_to_send`): the PUT puts the card as rendered now in place of
+        the posted one, so doing it twice is harmless. A PUT that fails, times out or is cut
+        off by a crash leaves the row claimed, and it is simply done again (after a restart,
+        the claim is handed back), instead of ending "delivery unknown" with a stale card.
+        The token is fetched first; the SDK's PUT then finds it in the shared client's cache."""
         activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
         activity.id = activity_id
         await self._api.auth_headers(reference["serviceUrl"])
 
         async def update(ctx: TurnContext) -> None:
-            if await about_to_send():
-                await ctx.update_activity(activity)
+            await ctx.update_activity(activity)
 
         await proactive(self._adapter, ConversationReference().deserialize(reference), self._app_id, update)
 

@@ -1,9 +1,10 @@
-"""The outbox's `sending` mark comes only when nothing but the request is left (new posts
-through `ConnectorApi`, card updates through the SDK).
+"""The outbox's `sending` mark comes only when nothing but writing the request is left (new
+posts through `ConnectorApi`), one request at a time; card updates through the SDK take none.
 
 `ConnectorApi` awaits `ready` (the outbox's `about_to_send`) after the bot's token, the URL
-and the body are made: a token endpoint that fails leaves the row unmarked (so it is retried,
-not lost as "delivery unknown"), and a row that is no longer ours is never sent at all.
+and the body are made and the connection is open: a token endpoint or a connection that
+fails leaves the row unmarked (so it is retried, not lost as "delivery unknown"), and a row
+that is no longer ours is never sent at all.
 """
 from types import SimpleNamespace
 
@@ -75,7 +76,7 @@ async def test_a_failing_token_endpoint_never_marks_the_row(connector, transport
     with pytest.raises(OSError, match="token endpoint"):
         await _api(_Factory(fail=True), transport).post_message(_reference(connector.url),
                                                                 connector_api.message("paged"), ready=ready)
-    assert calls == []  # the outbox worker then retries it ("the sender failed before sending")
+    assert calls == []  # the outbox worker then retries it (the row was never marked `sending`)
     assert connector.find(method="POST") == []
 
 
@@ -122,7 +123,7 @@ class _TokenApi:
 
 async def _update_card(record: list[str], *, fail: bool) -> None:
     """Run `TeamsSender`'s card update as the outbox worker would, recording in `record` the
-    order of the token, the `sending` mark and the PUT."""
+    order of the token, any `sending` mark and the PUT."""
     from bot.domain.outbox import reset_start, set_start
     from bot.teams.outbound import TeamsSender
 
@@ -139,18 +140,20 @@ async def _update_card(record: list[str], *, fail: bool) -> None:
         reset_start(token)
 
 
-async def test_a_card_update_fetches_its_token_before_the_mark():
+async def test_a_card_update_takes_no_sending_mark():
+    """A PUT of the card as it is now is safe to repeat: no mark, so a failed or crashed
+    update is done again instead of ending "delivery unknown" (the worker's side is
+    `test_a_sender_that_fails_without_marking_the_row_is_retried_not_unknown`)."""
     record: list[str] = []
     await _update_card(record, fail=False)
-    assert record == ["token", "marked", "PUT 1:card"]
+    assert record == ["token", "PUT 1:card"]
 
 
-async def test_a_card_update_whose_token_fails_is_never_marked():
+async def test_a_card_update_whose_token_fails_sends_nothing():
     record: list[str] = []
     with pytest.raises(OSError, match="token endpoint"):
         await _update_card(record, fail=True)
-    assert record == ["token"]  # not marked, not sent: the worker retries it ("failed before sending")
-
+    assert record == ["token"]  # nothing sent: the worker retries it
 
 class _WireServer:
     """A Bot Connector stand-in on a real socket in its own thread, so a test can look at what
