@@ -5,7 +5,8 @@ its outcome), each from the task delivering one conversation. With a dozen conve
 flight those are a dozen transactions a moment, and a transaction's fixed cost (a session, a
 pooled connection, BEGIN IMMEDIATE, COMMIT) is most of such a write's CPU. Here a write waits
 for the transaction in progress, if any, and then goes in the next one with every other write
-that queued meanwhile; under no load a write runs at once, alone.
+that queued meanwhile; under no load a write runs at once, alone. (Marks are taken one at a
+time, `bot/marked_body.py`, so a group holds at most one mark, next to the outcomes.)
 
 A job is `async (session) -> result` and must have no effect outside the session until its
 caller gets the result: if one job of a group fails, the group is rolled back and every job is

@@ -25,7 +25,9 @@ and the row is not resent):
 
 - 2xx: delivered. 408, 429 and 5xx: retryable, honouring Retry-After. Other 3xx/4xx: permanent
   (the person's next contact method is tried at once).
-- no connection made (refused, DNS failure, connect timeout): retryable; nothing was sent.
+- no connection made (refused, DNS failure, connect timeout): retryable; nothing was sent,
+  and the row was never marked `sending` (the mark comes once connected, just before the
+  first byte, one request at a time: `bot/marked_body.py`).
 - an untrusted certificate: permanent (retrying cannot fix it).
 - a timeout or dropped connection after the request went out: raised. The gateway may already
   have texted the person; the outbox records "delivery unknown" and moves on to the next
@@ -47,6 +49,7 @@ from bot.clock import Clock
 from bot.retry_after import parse_retry_after
 from bot.domain.formatting import incident_ref
 from bot.domain.outbox import DeliveryOutcome, about_to_send
+from bot.marked_body import MarkedBody
 from bot.domain.service import IncidentService
 from bot.senders import is_loopback_host
 from bot.senders.common import PageFacts, page_facts
@@ -89,7 +92,7 @@ class WebhookSender:
         self._clock = clock or service.clock
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 5.0))
 
-    starts_itself = True  # calls about_to_send() right before the POST
+    starts_itself = True  # calls about_to_send() once connected, right before the POST's first byte
 
     async def deliver(self, message: OutboxMessage) -> DeliveryOutcome:
         address = message.payload.get("address") or ""
@@ -112,11 +115,13 @@ class WebhookSender:
 
     async def _post(self, address: str, body: bytes, headers: dict[str, str], message: OutboxMessage) -> DeliveryOutcome:
         host = urlsplit(address).hostname or "?"
-        if not await about_to_send():  # marked `sending` only now: nothing was delivered before
-            return DeliveryOutcome.cancelled("another worker has this row now")
+        # marked `sending` once connected, right before the first byte (bot/marked_body.py): a
+        # gateway that cannot be reached leaves the row unmarked, and so retryable
+        marked = MarkedBody(body, about_to_send)
         try:
-            async with self._session().post(address, data=body, headers=headers, timeout=self._timeout,
-                                            allow_redirects=False, proxy=_proxy_for(address)) as response:
+            async with self._session().post(address, data=marked.chunks(), headers={**headers, **marked.headers},
+                                            timeout=self._timeout, allow_redirects=False,
+                                            proxy=_proxy_for(address)) as response:
                 status = response.status
                 detail = " ".join((await response.text(errors="replace"))[:200].split())
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -126,9 +131,13 @@ class WebhookSender:
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:  # nothing was sent
             return DeliveryOutcome.retryable(status_code=None, error=f"cannot connect to {host}: {type(exc).__name__}")
         except (TimeoutError, aiohttp.ClientError) as exc:
+            if marked.declined:  # nothing was written
+                return DeliveryOutcome.cancelled("another worker has this row now")
             log.warning("webhook page: delivery unknown (%s after sending)", type(exc).__name__,
                         extra={"outbox_id": message.id, "incident": message.incident_id})
             raise
+        finally:
+            marked.give_back()
         if 200 <= status < 300:
             return DeliveryOutcome.ok()
         said = f"webhook {host} answered HTTP {status}" + (f": {detail}" if detail else "")

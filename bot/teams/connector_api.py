@@ -14,34 +14,23 @@ A POST is never retried here: a new message sent twice is a duplicate page. Ever
 answer raises `ConnectorHttpError` with its status and Retry-After; the sender maps it.
 
 `ready` (the outbox's `about_to_send`) is awaited once the token and body are made and the
-connection is open, just before the first byte goes out: a row is marked `sending` only when
-nothing but writing the request is left. A token endpoint or a connection that fails leaves
-the row unmarked and safely retryable. The request body is a one-chunk async iterator, and
-aiohttp holds the headers back until that chunk is written, so the mark sits between
-connecting and writing without touching aiohttp's internals.
-
-Marks are also taken one at a time (the lane): the next request is marked only after the
-previous one's bytes are handed to the kernel. A crash therefore strands at most one request
-that was marked but never written. Without the lane, a burst whose marks were committed
-together could lose every page not yet written when the process died. Holding the lane costs
-one small commit per request; connecting and waiting for answers still run side by side.
+connection is open, just before the first byte goes out, one request at a time
+(`bot/marked_body.py`): a failing token endpoint or connection leaves the row retryable, and
+a crash strands at most one request that was marked but never written.
 """
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
+from bot.marked_body import MarkedBody, Ready
 from bot.teams.transport import ConnectorTransport, HeaderSink, retry_delay
 
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
-
-Ready = Callable[[], Awaitable[bool]]
-"""Awaited right before the request is sent; False: do not send (the call returns None)."""
 
 
 class ConnectorHttpError(Exception):
@@ -76,7 +65,6 @@ class ConnectorApi:
         self._adapter = adapter
         self._app_id = app_id
         self._transport = transport
-        self._lane = asyncio.Lock()  # one request at a time between its `sending` mark and its bytes leaving
 
     async def post_message(self, reference: dict, activity: dict, *, ready: Ready | None = None) -> str | None:
         """Post `activity` as a new message in the reference's conversation; its activity id
@@ -113,11 +101,11 @@ class ConnectorApi:
         url = service_url.rstrip("/") + "/" + path
         headers = {"Content-Type": "application/json; charset=utf-8", **await self.auth_headers(service_url)}
         raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        turn = _Turn(self._lane)
+        marked = MarkedBody(raw, ready) if ready is not None else None
         data: bytes | AsyncIterator[bytes] = raw
-        if ready is not None:
-            headers["Content-Length"] = str(len(raw))  # a known length: no chunked encoding for the iterator
-            data = _written_when_ready(raw, ready, turn)
+        if marked is not None:
+            headers.update(marked.headers)
+            data = marked.chunks()
         try:
             async with self._transport.session().post(url, data=data, headers=headers,
                                                       proxy=self._transport.proxy_for(url),
@@ -127,11 +115,12 @@ class ConnectorApi:
                     retry_after = retry_delay(response, 1) if "Retry-After" in response.headers else None
                     raise ConnectorHttpError(response.status, retry_after, text)
         except aiohttp.ClientError:
-            if turn.declined:  # nothing was written: the server saw a connection close, no request
+            if marked is not None and marked.declined:  # nothing written: the server saw a connection close
                 return None
             raise
         finally:
-            turn.give_back()
+            if marked is not None:
+                marked.give_back()
         try:
             answer = json.loads(text) if text else {}
         except ValueError:
@@ -150,39 +139,3 @@ class ConnectorApi:
             client.config.credentials.signed_session(sink)
         return sink.headers
 
-
-class _NotOurs(Exception):
-    """`ready` said the row is no longer ours: the request is abandoned before its first byte."""
-
-
-class _Turn:
-    """One request's hold on the lane; given back once its bytes are written, or when the call
-    ends whatever happened (a failed write never resumes the body iterator)."""
-
-    def __init__(self, lane: asyncio.Lock) -> None:
-        self._lane = lane
-        self._holding = False
-        self.declined = False
-
-    async def take(self) -> None:
-        await self._lane.acquire()
-        self._holding = True
-
-    def give_back(self) -> None:
-        if self._holding:
-            self._holding = False
-            self._lane.release()
-
-
-async def _written_when_ready(raw: bytes, ready: Ready, turn: _Turn) -> AsyncIterator[bytes]:
-    """The request body: awaited by aiohttp once the connection is open and before anything is
-    written (headers wait for the first chunk). Takes the lane, marks the row, yields the whole
-    body; aiohttp writes it to the socket before asking for more, and the lane is given back."""
-    await turn.take()
-    try:
-        if not await ready():
-            turn.declined = True
-            raise _NotOurs("the outbox row is no longer ours to send")
-        yield raw
-    finally:
-        turn.give_back()

@@ -225,6 +225,41 @@ async def test_a_timeout_after_sending_is_delivery_unknown_not_a_retry(tmp_path,
         await h.client.close()
 
 
+async def test_the_row_is_marked_sending_only_once_connected(tmp_path, connector, clock, gateway):
+    """The `sending` mark (after which a crash means "delivery unknown") comes once the
+    connection is open and before the gateway gets a byte; a gateway that cannot be reached
+    never sees the row marked, so it is retried rather than given up as unknown."""
+    from bot.domain.outbox import reset_start, set_start
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        nobody = f"http://127.0.0.1:{s.getsockname()[1]}/sms/priya"
+    h = await _start(tmp_path, connector, clock, [{"method": "webhook", "after": "5m",
+                                                   "address": f"{gateway.url}/sms/priya"}])
+    marks: list[int] = []  # POSTs the gateway had received when the row was marked
+
+    async def mark() -> bool:
+        marks.append(len(gateway.received))
+        return True
+
+    try:
+        await _declare(h)
+        row = await _row(h, "page:1:0")
+        async with aiohttp.ClientSession() as session:
+            sender = WebhookSender(service=h.service, secret="", session_provider=lambda: session, timeout_s=2)
+            token = set_start(mark)
+            try:
+                unreachable = row.model_copy(update={"payload_json": json.dumps({**row.payload, "address": nobody})})
+                outcome = await sender.deliver(unreachable)
+                assert (outcome.kind, marks) == ("retryable", [])
+                outcome = await sender.deliver(row)
+            finally:
+                reset_start(token)
+        assert (outcome.kind, marks, len(gateway.received)) == ("ok", [0], 1)
+    finally:
+        await h.client.close()
+
+
 @pytest.mark.parametrize(("url", "allowed"), [
     ("https://sms.contoso.com/x", True), ("http://127.0.0.1:8080/x", True), ("http://localhost/x", True),
     ("http://[::1]:9/x", True), ("http://sms.contoso.com/x", False), ("http://localhost.evil.com/x", False),
