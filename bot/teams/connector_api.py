@@ -99,7 +99,7 @@ class ConnectorApi:
 
     async def _call(self, service_url: str, path: str, body: dict, *, ready: Ready | None = None) -> dict | None:
         url = service_url.rstrip("/") + "/" + path
-        headers = {"Content-Type": "application/json; charset=utf-8", **await self.auth_headers(service_url)}
+        headers = {"Content-Type": "application/json; charset=utf-8", **await self._auth_headers(service_url)}
         raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         marked = MarkedBody(raw, ready) if ready is not None else None
         data: bytes | AsyncIterator[bytes] = raw
@@ -127,10 +127,9 @@ class ConnectorApi:
             answer = {}
         return answer if isinstance(answer, dict) else {}
 
-    async def auth_headers(self, service_url: str) -> dict[str, str]:
+    async def _auth_headers(self, service_url: str) -> dict[str, str]:
         """The bot's Authorization header for `service_url` (none in dev mode without an app id),
-        from the cached connector client the SDK would use for a proactive turn. Called before
-        an SDK update too, so its token is fetched (and cached) before the row is marked."""
+        from the cached connector client the SDK would use for a proactive turn."""
         auth = self._adapter.bot_framework_authentication
         factory = auth.create_connector_factory(self._adapter.create_claims_identity(self._app_id))
         client = await factory.create(service_url, None)
@@ -138,4 +137,3 @@ class ConnectorApi:
         if client.config.credentials is not None:
             client.config.credentials.signed_session(sink)
         return sink.headers
-

@@ -162,11 +162,9 @@ class TeamsSender:
         No `sending` mark (`about_to_send`): the PUT puts the card as rendered now in place of
         the posted one, so doing it twice is harmless. A PUT that fails, times out or is cut
         off by a crash leaves the row claimed, and it is simply done again (after a restart,
-        the claim is handed back), instead of ending "delivery unknown" with a stale card.
-        The token is fetched first; the SDK's PUT then finds it in the shared client's cache."""
+        the claim is handed back), instead of ending "delivery unknown" with a stale card."""
         activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
         activity.id = activity_id
-        await self._api.auth_headers(reference["serviceUrl"])
 
         async def update(ctx: TurnContext) -> None:
             await ctx.update_activity(activity)

@@ -109,51 +109,26 @@ class _Adapter:
         await callback(_Turn(self._record))
 
 
-class _TokenApi:
-    def __init__(self, record: list[str], *, fail: bool) -> None:
-        self._record = record
-        self._fail = fail
-
-    async def auth_headers(self, service_url: str) -> dict[str, str]:
-        self._record.append("token")
-        if self._fail:
-            raise OSError("token endpoint unreachable")
-        return {"Authorization": "Bearer t"}
-
-
-async def _update_card(record: list[str], *, fail: bool) -> None:
-    """Run `TeamsSender`'s card update as the outbox worker would, recording in `record` the
-    order of the token, any `sending` mark and the PUT."""
+async def test_a_card_update_takes_no_sending_mark():
+    """A PUT of the card as it is now is safe to repeat: no mark, so a failed or crashed
+    update is done again instead of ending "delivery unknown" (the worker's side is
+    `test_a_sender_that_fails_without_marking_the_row_is_retried_not_unknown`)."""
     from bot.domain.outbox import reset_start, set_start
     from bot.teams.outbound import TeamsSender
+
+    record: list[str] = []
 
     async def mark() -> bool:
         record.append("marked")
         return True
 
-    sender = TeamsSender(adapter=_Adapter(record), app_id="", service=None, dev=True,
-                         api=_TokenApi(record, fail=fail), spaces=None)
+    sender = TeamsSender(adapter=_Adapter(record), app_id="", service=None, dev=True, api=None, spaces=None)
     token = set_start(mark)
     try:
         await sender._update(_reference("https://smba.trafficmanager.net/emea/"), "1:card", {"type": "AdaptiveCard"})
     finally:
         reset_start(token)
-
-
-async def test_a_card_update_takes_no_sending_mark():
-    """A PUT of the card as it is now is safe to repeat: no mark, so a failed or crashed
-    update is done again instead of ending "delivery unknown" (the worker's side is
-    `test_a_sender_that_fails_without_marking_the_row_is_retried_not_unknown`)."""
-    record: list[str] = []
-    await _update_card(record, fail=False)
-    assert record == ["token", "PUT 1:card"]
-
-
-async def test_a_card_update_whose_token_fails_sends_nothing():
-    record: list[str] = []
-    with pytest.raises(OSError, match="token endpoint"):
-        await _update_card(record, fail=True)
-    assert record == ["token"]  # nothing sent: the worker retries it
+    assert record == ["PUT 1:card"]
 
 class _WireServer:
     """A Bot Connector stand-in on a real socket in its own thread, so a test can look at what
