@@ -28,7 +28,8 @@ from urllib.parse import quote
 import aiohttp
 
 from bot.marked_body import MarkedBody, Ready
-from bot.teams.transport import ConnectorTransport, HeaderSink, retry_delay
+from bot.teams.bot_token import authorization
+from bot.teams.transport import ConnectorTransport, retry_delay
 
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
 
@@ -129,11 +130,9 @@ class ConnectorApi:
 
     async def _auth_headers(self, service_url: str) -> dict[str, str]:
         """The bot's Authorization header for `service_url` (none in dev mode without an app id),
-        from the cached connector client the SDK would use for a proactive turn."""
+        from the cached connector client the SDK would use for a proactive turn; fetched off the
+        event loop, `TokenUnavailable` when Entra ID does not give one."""
         auth = self._adapter.bot_framework_authentication
         factory = auth.create_connector_factory(self._adapter.create_claims_identity(self._app_id))
         client = await factory.create(service_url, None)
-        sink = HeaderSink()
-        if client.config.credentials is not None:
-            client.config.credentials.signed_session(sink)
-        return sink.headers
+        return await authorization(client.config.credentials)

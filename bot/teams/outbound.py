@@ -3,8 +3,8 @@
 Messages that say `render` are rendered here, at delivery time, from the current state. An
 announcement queued for an incident's first change still shows its latest state when it goes
 out, and a later change updates the same message in place. Connector errors are mapped to
-outcomes the outbox understands: 429/5xx/timeouts are retryable (Retry-After kept), other
-4xx are permanent.
+outcomes the outbox understands: 429/5xx/timeouts are retryable (Retry-After kept), and so
+is a token Entra ID does not give (`bot/teams/bot_token.py`); other 4xx are permanent.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from bot.domain.formatting import incident_ref
 from bot.domain.model import ROLE_LABELS, SYSTEM_ACTOR, Role
 from bot.teams.cards import announcement_card, incident_card
 from bot.teams import connector_api
+from bot.teams.bot_token import TokenUnavailable
 from bot.teams.connector_api import ConnectorApi, ConnectorHttpError
 from bot.teams.page_cards import cover_card, page_card
 from bot.teams.publisher import proactive
@@ -59,6 +60,8 @@ class TeamsSender:
             return await self._deliver(message)
         except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
             return DeliveryOutcome.retryable(status_code=None, error=f"cannot connect: {type(exc).__name__}")
+        except TokenUnavailable as exc:  # no token (Entra ID down or slow): nothing was sent
+            return DeliveryOutcome.retryable(status_code=None, error=f"the bot's token: {exc}")
         except (asyncio.TimeoutError, aiohttp.ClientError):
             raise
         except ConnectorHttpError as exc:

@@ -10,6 +10,7 @@ SDK's models and errors are unchanged, and replaces only the last step:
 
 - one shared `aiohttp.ClientSession` per adapter, so connections are kept alive;
 - a bounded timeout;
+- the bot's token fetched off the event loop, with a timeout (`bot/teams/bot_token.py`);
 - proxies and the CA bundle resolved once per serviceUrl (NO_PROXY honoured);
 - a bounded retry, only for idempotent methods (PUT, GET, DELETE), on 429/5xx/timeouts. A
   Retry-After is honoured up to `MAX_RETRY_AFTER_S`; a longer wait raises, so the caller
@@ -31,6 +32,8 @@ from msrest.pipeline.universal import RawDeserializer
 from msrest.universal_http.aiohttp import AioHttpClientResponse
 from requests.utils import get_environ_proxies
 
+from bot.teams.bot_token import authorization
+
 log = logging.getLogger(__name__)
 
 TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
@@ -40,24 +43,16 @@ MAX_ATTEMPTS = 3
 MAX_RETRY_AFTER_S = 5.0
 
 
-class HeaderSink:
-    """What `AppCredentials.signed_session` writes its Authorization header into."""
-
-    def __init__(self) -> None:
-        self.headers: dict[str, str] = {}
-
-
 class CredentialsPolicy(AsyncHTTPPolicy):
-    """Adds the bot's bearer token (from botframework's AppCredentials) to each request."""
+    """Adds the bot's bearer token (from botframework's AppCredentials) to each request,
+    fetched off the event loop (`bot/teams/bot_token.py`)."""
 
     def __init__(self, credentials: Any) -> None:
         super().__init__()
         self._credentials = credentials
 
     async def send(self, request: Request, **kwargs: Any) -> Response:
-        sink = HeaderSink()
-        self._credentials.signed_session(sink)  # sets or omits Authorization (dev mode: omits)
-        request.http_request.headers.update(sink.headers)
+        request.http_request.headers.update(await authorization(self._credentials))  # dev mode: none
         return await self.next.send(request, **kwargs)
 
 

@@ -10,12 +10,23 @@ from types import SimpleNamespace
 
 import aiohttp
 import pytest
+import requests
 
 from bot.teams import connector_api
+from bot.teams.bot_token import TokenUnavailable
 from bot.teams.connector_api import ConnectorApi
 from bot.teams.transport import ConnectorTransport
 
 REFERENCE_CONVERSATION = {"id": "a:1:personal-chat", "conversationType": "personal", "tenantId": "tenant-1"}
+
+
+class _EntraDown:
+    """Credentials with an app id whose token endpoint cannot be reached."""
+
+    microsoft_app_id = "00000000-0000-0000-0000-00000000b07"
+
+    def signed_session(self, session):
+        raise requests.exceptions.ConnectionError("login.microsoftonline.com: connection refused")
 
 
 class _Factory:
@@ -25,9 +36,7 @@ class _Factory:
 
     async def create(self, service_url, audience):
         self.created += 1
-        if self.fail:
-            raise OSError("token endpoint unreachable (login.microsoftonline.com)")
-        return SimpleNamespace(config=SimpleNamespace(credentials=None))
+        return SimpleNamespace(config=SimpleNamespace(credentials=_EntraDown() if self.fail else None))
 
 
 def _api(factory: _Factory, transport: ConnectorTransport) -> ConnectorApi:
@@ -73,11 +82,25 @@ async def test_a_failing_token_endpoint_never_marks_the_row(connector, transport
         calls.append("marked")
         return True
 
-    with pytest.raises(OSError, match="token endpoint"):
+    with pytest.raises(TokenUnavailable, match="cannot reach Microsoft Entra ID"):
         await _api(_Factory(fail=True), transport).post_message(_reference(connector.url),
                                                                 connector_api.message("paged"), ready=ready)
-    assert calls == []  # the outbox worker then retries it (the row was never marked `sending`)
+    assert calls == []  # never marked `sending`
     assert connector.find(method="POST") == []
+
+
+async def test_the_teams_sender_retries_when_there_is_no_token():
+    """Entra ID down is a retry, like a connection that fails: nothing went out (it used to
+    be a permanent failure, which dropped announcements for good)."""
+    from bot.teams.outbound import TeamsSender
+
+    class NoToken(TeamsSender):
+        async def _deliver(self, message):
+            raise TokenUnavailable("no token from Microsoft Entra ID within 10 s")
+
+    sender = NoToken(adapter=None, app_id="", service=None, dev=True, api=None, spaces=None)
+    outcome = await sender.deliver(SimpleNamespace(id=1, incident_id=1))
+    assert (outcome.kind, outcome.error) == ("retryable", "the bot's token: no token from Microsoft Entra ID within 10 s")
 
 
 async def test_a_row_no_longer_ours_is_never_sent(connector, transport):

@@ -96,12 +96,25 @@ def test_proxy_comes_from_the_environment_once_with_no_proxy_honoured():
     assert direct.config.pipeline._sender._proxy is None
 
 
+class _EntraAnswering:
+    """Stands in for the MSAL app behind MicrosoftAppCredentials: nothing cached, then a token."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def acquire_token_silent(self, scopes, account=None):
+        return None
+
+    def acquire_token_for_client(self, scopes):
+        return {"access_token": self._token}
+
+
 async def test_production_credentials_sign_every_request(connector):
     transport = ConnectorTransport()
     credentials = MicrosoftAppCredentials("5f1b2c3d-0000-4000-8000-00000000b07a", "secret")
-    with mock.patch.object(MicrosoftAppCredentials, "get_access_token", return_value="token-123"):
-        signed = ConnectorClient(credentials, base_url=connector.url)
-        transport.install(signed, connector.url)
-        await signed.conversations.send_to_conversation("conv-1", _message("signed"))
+    credentials.app = _EntraAnswering("token-123")  # the MSAL app, as if built already
+    signed = ConnectorClient(credentials, base_url=connector.url)
+    transport.install(signed, connector.url)
+    await signed.conversations.send_to_conversation("conv-1", _message("signed"))
     await transport.close()
     assert connector.requests[-1].headers["Authorization"] == "Bearer token-123"
