@@ -244,7 +244,7 @@ def _check(db: Path, app: AppProcess, seeded, dues, people, events) -> tuple[lis
     never_posted = [k for k in unknown if k not in posted_notices
                     and not (k.startswith("page:") and int(k.split(":")[1]) in posted_pages)]
     # A row left `sending` (then `unknown`, never resent) by a kill is lost only if its POST
-    # never left the process: marks are taken one request at a time (`ConnectorApi`'s lane),
+    # never left the process: marks are taken one request at a time (the lane in `bot/marked_body.py`),
     # so at most one such row per process killed; the others reached the connector once.
     stranded: dict[int, list[str]] = {}
     for key in never_posted:
